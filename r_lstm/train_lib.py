@@ -1,0 +1,221 @@
+"""Training and evaluation loop (custom Keras loop in the Orbit style).
+
+A per-replica `_train_step` runs through `strategy.run`; `steps_per_loop`
+of them run inside one `tf.function` call; per-replica sums are reduced in
+cross-replica context and fed to one named Keras metric per term; the
+`Reporter` is the only writer of summaries.
+"""
+
+import os
+from typing import Dict, Optional
+
+import keras
+import tensorflow as tf
+
+from r_lstm import configs, input_pipeline, models, reporting
+from r_lstm.configs import Config, UsageError
+
+CONFIG_FILE = 'config.json'
+CHECKPOINT_DIR = 'checkpoints'
+SUM = tf.distribute.ReduceOp.SUM
+
+
+def make_strategy() -> tf.distribute.Strategy:
+  """MirroredStrategy over several GPUs when present, else the default."""
+  gpus = tf.config.list_logical_devices('GPU')
+  if len(gpus) > 1:
+    return tf.distribute.MirroredStrategy([d.name for d in gpus])
+  return tf.distribute.get_strategy()
+
+
+def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
+  if config.optimizer == 'adam':
+    return keras.optimizers.Adam(config.learning_rate)
+  return keras.optimizers.RMSprop(config.learning_rate)
+
+
+def build_model(config: Config,
+                data: input_pipeline.SequenceData) -> models.SequenceClassifier:
+  return models.SequenceClassifier(
+      num_classes=data.num_classes, vocab_size=data.vocab_size,
+      channels=data.channels, embed_dim=config.embed_dim,
+      lstm_units=config.lstm_units, head_units=config.head_units,
+      bptt=config.bptt)
+
+
+class Trainer:
+  """Owns the model, optimizer, metrics and checkpoints of one run."""
+
+  def __init__(self, config: Config, workdir: str,
+               data: input_pipeline.SequenceData,
+               strategy: Optional[tf.distribute.Strategy] = None):
+    self.config = config
+    self.data = data
+    self.strategy = strategy or make_strategy()
+    replicas = self.strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+      raise UsageError(f'--batch_size={config.batch_size} is not divisible by '
+                       f'the {replicas} replicas; use a multiple of {replicas}')
+    keras.utils.set_random_seed(config.seed)
+    with self.strategy.scope():
+      self.model = build_model(config, data)
+      self.optimizer = make_optimizer(config)
+      self.optimizer.build(self.model.trainable_variables)
+    self.metrics = {name: keras.metrics.Mean(name=name)
+                    for name in ('loss/supervised', 'accuracy', 'grad_norm')}
+    self.checkpoint = tf.train.Checkpoint(model=self.model,
+                                          optimizer=self.optimizer)
+    self.checkpoints = tf.train.CheckpointManager(
+        self.checkpoint, os.path.join(workdir, CHECKPOINT_DIR),
+        max_to_keep=config.max_checkpoints)
+
+  @property
+  def step(self) -> int:
+    return int(self.optimizer.iterations.numpy())
+
+  def restore(self) -> bool:
+    """Restores the latest checkpoint, if any; True when one was found."""
+    latest = self.checkpoints.latest_checkpoint
+    if latest:
+      self.checkpoint.restore(latest).assert_existing_objects_matched()
+    return bool(latest)
+
+  def _train_step(self, batch) -> Dict[str, tf.Tensor]:
+    """One update on this replica's share of the global batch."""
+    tokens, lengths, labels = batch
+    variables = self.model.trainable_variables
+    with tf.GradientTape() as tape:
+      logits = self.model(tokens, lengths, training=True)
+      losses = keras.losses.sparse_categorical_crossentropy(
+          labels, logits, from_logits=True)
+      loss = tf.reduce_sum(losses) / self.config.batch_size
+    grads = tape.gradient(loss, variables)
+    # Clip the *global* gradient: sum replicas first. Keras sums replicas
+    # again inside apply_gradients, so each replica hands it 1/n of the
+    # clipped total.
+    replicas = self.strategy.num_replicas_in_sync
+    grads = tf.distribute.get_replica_context().all_reduce(SUM, grads)
+    norm = tf.linalg.global_norm(grads)
+    if self.config.clip_norm > 0:
+      grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm,
+                                        use_norm=norm)
+    self.optimizer.apply_gradients(
+        zip([g / replicas for g in grads], variables))
+    correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+    return {'loss_sum': tf.reduce_sum(losses),
+            'correct': tf.reduce_sum(tf.cast(correct, tf.float32)),
+            'count': tf.cast(tf.size(labels), tf.float32),
+            'grad_norm': norm / replicas}
+
+  @tf.function
+  def _train_loop(self, iterator, num_steps):
+    for _ in tf.range(num_steps):
+      logs = self.strategy.run(self._train_step, args=(next(iterator),))
+      logs = {k: self.strategy.reduce(SUM, v, axis=None)
+              for k, v in logs.items()}
+      self.metrics['loss/supervised'].update_state(
+          logs['loss_sum'] / logs['count'])
+      self.metrics['accuracy'].update_state(logs['correct'] / logs['count'])
+      self.metrics['grad_norm'].update_state(logs['grad_norm'])
+
+  def train(self, iterator, num_steps: int) -> Dict[str, float]:
+    """Runs `num_steps` updates; returns the metrics averaged over them."""
+    self._train_loop(iterator, tf.constant(num_steps))
+    results = {name: float(m.result()) for name, m in self.metrics.items()}
+    for metric in self.metrics.values():
+      metric.reset_state()
+    results['learning_rate'] = float(self.optimizer.learning_rate.numpy())
+    return results
+
+  def train_iterator(self):
+    """Training batches from the current step on, split across replicas."""
+    dataset = input_pipeline.train_dataset(
+        self.data.train, self.config.batch_size, self.config.seed,
+        skip_batches=self.step)
+    return iter(self.strategy.experimental_distribute_dataset(dataset))
+
+  def _eval_step(self, batch) -> Dict[str, tf.Tensor]:
+    tokens, lengths, labels = batch
+    logits = self.model(tokens, lengths, training=False)
+    losses = keras.losses.sparse_categorical_crossentropy(
+        labels, logits, from_logits=True)
+    correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+    return {'loss_sum': tf.reduce_sum(losses),
+            'correct': tf.reduce_sum(tf.cast(correct, tf.float32)),
+            'count': tf.cast(tf.size(labels), tf.float32)}
+
+  @tf.function(reduce_retracing=True)
+  def _distributed_eval_step(self, batch):
+    logs = self.strategy.run(self._eval_step, args=(batch,))
+    return {k: self.strategy.reduce(SUM, v, axis=None)
+            for k, v in logs.items()}
+
+  def evaluate(self) -> Dict[str, float]:
+    """Loss and accuracy over every example of the evaluation split."""
+    dataset = self.strategy.experimental_distribute_dataset(
+        input_pipeline.eval_dataset(self.data.test,
+                                    self.config.eval_batch_size))
+    totals = {'loss_sum': 0.0, 'correct': 0.0, 'count': 0.0}
+    for batch in dataset:
+      for name, value in self._distributed_eval_step(batch).items():
+        totals[name] += float(value)
+    return {'loss': totals['loss_sum'] / totals['count'],
+            'accuracy': totals['correct'] / totals['count'],
+            'examples': totals['count']}
+
+
+def load_run(config: Config, workdir: str,
+             strategy: Optional[tf.distribute.Strategy] = None) -> Trainer:
+  """Checks config, workdir and data, then builds the run's Trainer.
+
+  Everything that can be wrong with the inputs is checked here, before
+  anything is written to the workdir.
+  """
+  configs.validate(config)
+  configs.check_workdir(workdir)
+  data = input_pipeline.load(config)
+  return Trainer(config, workdir, data, strategy)
+
+
+def train_and_evaluate(config: Config, workdir: str,
+                       strategy: Optional[tf.distribute.Strategy] = None
+                       ) -> Dict[str, float]:
+  """Trains to `config.train_steps`, resuming from the workdir's latest
+  checkpoint, and returns the final evaluation."""
+  trainer = load_run(config, workdir, strategy)
+  os.makedirs(workdir, exist_ok=True)
+  config_path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(config_path):
+    with open(config_path, 'w') as f:
+      f.write(config.to_json())
+  if trainer.restore():
+    print(f'Resumed from {trainer.checkpoints.latest_checkpoint} '
+          f'at step {trainer.step}.', flush=True)
+  reporter = reporting.Reporter(workdir, config.train_steps)
+  iterator = trainer.train_iterator()
+  reporter.start(trainer.step)
+  results = None
+  while trainer.step < config.train_steps:
+    previous = trainer.step
+    num_steps = min(config.steps_per_loop, config.train_steps - previous)
+    reporter.write(previous + num_steps, 'train',
+                   trainer.train(iterator, num_steps))
+    step = trainer.step
+    done = step >= config.train_steps
+    if done or _crossed(previous, step, config.eval_every):
+      results = trainer.evaluate()
+      reporter.write(step, trainer.data.test_split_name, results)
+      reporter.start(step)  # Evaluation time is not training speed.
+    if done or _crossed(previous, step, config.checkpoint_every):
+      trainer.checkpoints.save(checkpoint_number=step)
+  if results is None:  # Resumed a finished run: evaluate what it left.
+    results = trainer.evaluate()
+  print(f'Final {trainer.data.test_split_name} accuracy of {config.dataset} '
+        f'after {trainer.step} updates: {results["accuracy"]:.4f} '
+        f'({int(results["examples"])} examples)', flush=True)
+  return results
+
+
+def _crossed(previous: int, step: int, every: int) -> bool:
+  """Whether a multiple of `every` lies in (previous, step]."""
+  return every > 0 and step // every > previous // every

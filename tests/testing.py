@@ -1,0 +1,38 @@
+"""Tiny datasets and configs shared by the tests."""
+
+import numpy as np
+
+from r_lstm import configs, input_pipeline
+
+TINY_CONFIG = configs.Config(
+    embed_dim=4, lstm_units=8, head_units=(8,), bptt=4, batch_size=4,
+    eval_batch_size=10, train_steps=4, steps_per_loop=2, eval_every=2,
+    checkpoint_every=2, learning_rate=1e-2)
+
+
+def tiny_split(num_examples, length=8, channels=1, seed=0):
+  """Sequences whose label is whether their last token is above 127."""
+  rng = np.random.RandomState(seed)
+  tokens = rng.randint(0, 256, (num_examples, length, channels)).astype(
+      np.uint8)
+  labels = (tokens[:, -1, 0] > 127).astype(np.int32)
+  return input_pipeline.Split(tokens, np.full([num_examples], length, np.int32),
+                              labels)
+
+
+def tiny_data(num_train=32, num_test=37, length=8, channels=1):
+  return input_pipeline.SequenceData(
+      'tiny', tiny_split(num_train, length, channels, seed=0),
+      tiny_split(num_test, length, channels, seed=1), 'test', num_classes=2)
+
+
+def write_tiny_npz(path, num_train=24, num_test=10, side=4):
+  """Keras-layout image arrays; label 1 when the last pixel is bright."""
+  rng = np.random.RandomState(0)
+  arrays = {}
+  for split, n in (('train', num_train), ('test', num_test)):
+    images = rng.randint(0, 256, (n, side, side)).astype(np.uint8)
+    arrays[f'x_{split}'] = images
+    arrays[f'y_{split}'] = (images[:, -1, -1] > 127).astype(np.uint8)
+  np.savez(path, **arrays)
+  return arrays

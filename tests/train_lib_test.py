@@ -1,0 +1,109 @@
+"""Tests of the training loop: updates, distribution, evaluation, restore."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from r_lstm import configs, input_pipeline, train_lib
+from tests import testing
+
+
+def _one_batch_iterator(trainer, split):
+  dataset = tf.data.Dataset.from_tensors(
+      (split.tokens, split.lengths, split.labels)).repeat()
+  return iter(trainer.strategy.experimental_distribute_dataset(dataset))
+
+
+def _weights(trainer):
+  return [v.numpy().copy() for v in trainer.model.trainable_variables]
+
+
+class TrainLibTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.data = testing.tiny_data()
+    self.workdir = self.create_tempdir().full_path
+
+  def test_train_step_changes_every_trainable_variable(self):
+    trainer = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)
+    before = _weights(trainer)
+    trainer.train(trainer.train_iterator(), 1)
+    self.assertEqual(trainer.step, 1)
+    for variable, old in zip(trainer.model.trainable_variables, before):
+      self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
+
+  def test_loss_falls_on_learnable_data(self):
+    config = testing.TINY_CONFIG.replace(batch_size=16)
+    trainer = train_lib.Trainer(config, self.workdir, self.data)
+    iterator = trainer.train_iterator()
+    first = trainer.train(iterator, 10)['loss/supervised']
+    trainer.train(iterator, 130)
+    last = trainer.train(iterator, 10)['loss/supervised']
+    self.assertLess(last, 0.5 * first)
+
+  def test_mirrored_step_equals_single_device_step(self):
+    mirrored = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+    self.assertEqual(mirrored.num_replicas_in_sync, 2)
+    batch = testing.tiny_split(4, seed=3)
+    single = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)
+    replicated = train_lib.Trainer(testing.TINY_CONFIG, self.workdir,
+                                   self.data, strategy=mirrored)
+    for source, target in zip(single.model.trainable_variables,
+                              replicated.model.trainable_variables):
+      target.assign(source)
+    single_logs = single.train(_one_batch_iterator(single, batch), 1)
+    replicated_logs = replicated.train(_one_batch_iterator(replicated, batch),
+                                       1)
+    for name in ('loss/supervised', 'accuracy', 'grad_norm'):
+      self.assertAllClose(single_logs[name], replicated_logs[name], atol=1e-5)
+    for got, want in zip(_weights(replicated), _weights(single)):
+      self.assertAllClose(got, want, atol=1e-5)
+
+  def test_batch_size_must_divide_across_replicas(self):
+    mirrored = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+    with self.assertRaisesRegex(configs.UsageError, 'not divisible'):
+      train_lib.Trainer(testing.TINY_CONFIG.replace(batch_size=3),
+                        self.workdir, self.data, strategy=mirrored)
+
+  def test_evaluate_scores_every_example(self):
+    trainer = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)
+    results = trainer.evaluate()  # 37 examples in batches of 10.
+    test = self.data.test
+    logits = trainer.model(test.tokens, test.lengths).numpy()
+    self.assertEqual(results['examples'], len(test))
+    self.assertAllClose(results['accuracy'],
+                        np.mean(logits.argmax(-1) == test.labels))
+
+  def test_train_and_evaluate_writes_outputs_and_resumes(self):
+    npz = os.path.join(self.create_tempdir().full_path, 'tiny.npz')
+    testing.write_tiny_npz(npz)
+    config = testing.TINY_CONFIG.replace(dataset=f'npz:{npz}')
+    train_lib.train_and_evaluate(config, self.workdir)
+    trainer = train_lib.load_run(config.replace(train_steps=6), self.workdir)
+    self.assertTrue(trainer.restore())
+    self.assertEqual(trainer.step, 4)
+    self.assertTrue(os.path.isfile(
+        os.path.join(self.workdir, train_lib.CONFIG_FILE)))
+    with open(os.path.join(self.workdir, 'metrics.jsonl')) as f:
+      rows = [line for line in f if '"split": "test"' in line]
+    self.assertLen(rows, 2)  # Evaluated at steps 2 and 4.
+    restored = _weights(trainer)
+    train_lib.train_and_evaluate(config.replace(train_steps=6), self.workdir)
+    trainer = train_lib.load_run(config, self.workdir)
+    trainer.restore()
+    self.assertEqual(trainer.step, 6)
+    self.assertNotAllClose(_weights(trainer)[0], restored[0])
+
+  def test_resumed_data_order_continues_the_stream(self):
+    split = self.data.train
+    stream = input_pipeline.train_dataset(split, 4, seed=7)
+    resumed = input_pipeline.train_dataset(split, 4, seed=7, skip_batches=9)
+    want = [b[0].numpy() for b in stream.take(12)][9:]
+    got = [b[0].numpy() for b in resumed.take(3)]
+    self.assertAllEqual(got, want)
+
+
+if __name__ == '__main__':
+  tf.test.main()
