@@ -14,7 +14,13 @@ class UsageError(ValueError):
   """A bad flag, file or directory; the message says how to fix it."""
 
 
-MODELS = ('lstm',)
+# Model name -> auxiliary objectives it trains with.
+MODELS = {
+    'lstm': (),
+    'r_lstm': ('reconstruction',),
+    'p_lstm': ('prediction',),
+    'rp_lstm': ('reconstruction', 'prediction'),
+}
 OPTIMIZERS = ('adam', 'rmsprop')
 
 
@@ -28,10 +34,22 @@ class Config:
     data_dir: directory of TFDS-style data (reserved for TFDS datasets).
     image_size: resize square images to this side before reading them
       pixel by pixel (None keeps the native size): S * S steps.
-    model: 'lstm' (supervised loss only).
+    model: 'lstm' (supervised loss only), 'r_lstm' (+ reconstruction),
+      'p_lstm' (+ prediction) or 'rp_lstm' (both; not in the paper).
     bptt: the supervised gradient reaches the last `bptt` steps of each
       sequence; bptt >= sequence length is full backpropagation.
     embed_dim, lstm_units, head_units: model sizes (paper: 128, 128, 256x2).
+    aux_length: l, the segment each anchor reconstructs or predicts.
+    aux_bptt: steps before the anchor the reconstruction gradient reaches
+      into the main LSTM (0: none).
+    num_anchors: anchors per example, drawn afresh at every update.
+    aux_weight: weight of the auxiliary losses in the joint phase.
+    pretrain_steps: the first updates train the auxiliary losses alone.
+    decoder_units, decoder_layers, decoder_head_units: decoder sizes
+      (paper: 2 x 256 LSTM, 256-256 head).
+    decoder_init: 'auto' copies the main (h, c) into the decoder's bottom
+      layer when sizes match and maps it through learned linear maps when
+      they differ; 'project' always uses the maps.
     optimizer, learning_rate, clip_norm: clip_norm bounds the global norm of
       the gradient (0 disables clipping).
     batch_size: global batch, split evenly across replicas.
@@ -53,6 +71,15 @@ class Config:
   embed_dim: int = 128
   lstm_units: int = 128
   head_units: Tuple[int, ...] = (256, 256)
+  aux_length: int = 600
+  aux_bptt: int = 300
+  num_anchors: int = 1
+  aux_weight: float = 1.0
+  pretrain_steps: int = 0
+  decoder_units: int = 256
+  decoder_layers: int = 2
+  decoder_head_units: Tuple[int, ...] = (256, 256)
+  decoder_init: str = 'auto'
   optimizer: str = 'adam'
   learning_rate: float = 1e-3
   clip_norm: float = 1.0
@@ -74,7 +101,8 @@ class Config:
   @classmethod
   def from_json(cls, text: str) -> 'Config':
     fields = json.loads(text)
-    fields['head_units'] = tuple(fields['head_units'])
+    for name in ('head_units', 'decoder_head_units'):
+      fields[name] = tuple(fields[name])
     return cls(**fields)
 
 
@@ -85,8 +113,8 @@ PRESETS = {
     # Finishes in under 10 minutes on 2 CPU cores (see README): the offline
     # 5k digits at 14x14 (196 steps) with full backpropagation.
     'demo': Config(dataset='mnist5k', image_size=14, bptt=196,
-                   batch_size=32, train_steps=1500, steps_per_loop=25,
-                   eval_every=500, checkpoint_every=500),
+                   batch_size=32, train_steps=4000, steps_per_loop=50,
+                   eval_every=1000, checkpoint_every=1000),
 }
 
 
@@ -105,15 +133,30 @@ def validate(config: Config) -> None:
   if config.optimizer not in OPTIMIZERS:
     raise UsageError(f'unknown optimizer {config.optimizer!r}; choose one of '
                      f'{", ".join(OPTIMIZERS)} (--optimizer)')
+  if config.decoder_init not in ('auto', 'project'):
+    raise UsageError(f'unknown decoder_init {config.decoder_init!r}; choose '
+                     'auto or project (--decoder_init)')
   positive = ('bptt', 'embed_dim', 'lstm_units', 'batch_size',
+              'num_anchors', 'decoder_units', 'decoder_layers',
               'eval_batch_size', 'train_steps', 'steps_per_loop',
               'checkpoint_every', 'max_checkpoints')
   for name in positive:
     if getattr(config, name) <= 0:
       raise UsageError(f'--{name} must be a positive integer, got '
                        f'{getattr(config, name)}')
-  if any(n <= 0 for n in config.head_units):
-    raise UsageError(f'--head_units must be positive, got {config.head_units}')
+  for name in ('head_units', 'decoder_head_units'):
+    if any(n <= 0 for n in getattr(config, name)):
+      raise UsageError(f'--{name} must be positive, got '
+                       f'{getattr(config, name)}')
+  if config.aux_length < 2:
+    raise UsageError(f'--aux_length must be at least 2, got '
+                     f'{config.aux_length}')
+  for name in ('aux_bptt', 'pretrain_steps', 'aux_weight'):
+    if getattr(config, name) < 0:
+      raise UsageError(f'--{name} must be >= 0, got {getattr(config, name)}')
+  if config.pretrain_steps and not MODELS[config.model]:
+    raise UsageError(f'--pretrain_steps needs an auxiliary loss; model '
+                     f'{config.model} has none (use r_lstm, p_lstm, rp_lstm)')
   if config.image_size is not None and config.image_size <= 0:
     raise UsageError(f'--image_size must be a positive integer, got '
                      f'{config.image_size}')
@@ -124,6 +167,13 @@ def validate(config: Config) -> None:
     raise UsageError(f'--clip_norm must be >= 0, got {config.clip_norm}')
   if config.eval_every < 0:
     raise UsageError(f'--eval_every must be >= 0, got {config.eval_every}')
+
+
+def check_sequence_length(config: Config, max_length: int) -> None:
+  """Raises UsageError when the data is too short for the auxiliary loss."""
+  if MODELS[config.model] and config.aux_length >= max_length:
+    raise UsageError(f'--aux_length={config.aux_length} must be shorter than '
+                     f'the sequences of {config.dataset} ({max_length} steps)')
 
 
 def check_workdir(workdir: str) -> None:

@@ -1,92 +1,154 @@
-"""Models: a token-reading LSTM and the sequence classifier built on it."""
+"""The sequence classifier and its training objectives.
 
-from typing import Optional, Sequence
+Objectives, each with its own exact gradient window into the main LSTM:
+- 'supervised': class cross-entropy from the state after the last step; the
+  gradient reaches the last `bptt` steps of each example.
+- 'reconstruction' (r-LSTM): at each anchor a, a decoder started from the
+  main state at a reconstructs the `aux_length` tokens before a; the gradient
+  reaches the main LSTM through the `aux_bptt` steps before a.
+- 'prediction' (p-LSTM): an LSTM stacked on the main one reads its outputs at
+  positions a .. a + aux_length - 1 and predicts the token at each; the
+  gradient reaches the main LSTM through exactly the steps it reads.
+"""
+
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
 
-from r_lstm import unroll
+from r_lstm import decoders, encoders, unroll
 
-
-class TokenLSTM(keras.layers.Layer):
-  """Embeds integer tokens and runs a 1-layer LSTM over them.
-
-  Each of the `channels` values of a step (1 for grey pixels and text, 3 for
-  RGB) has its own embedding table of size `embed_dim`; the step's input is
-  their concatenation. Embedding followed by the LSTM input matmul is one
-  linear map of a one-hot, so it is folded into a (channels * vocab_size,
-  4 * units) projection table computed once per forward pass: a step's input
-  projection is a sum of `channels` table rows. Gradients still reach the
-  embeddings and the kernel through the table.
-  """
-
-  def __init__(self, vocab_size: int, channels: int, embed_dim: int,
-               units: int, **kwargs):
-    super().__init__(**kwargs)
-    self.vocab_size = vocab_size
-    self.channels = channels
-    self.embedding = self.add_weight(
-        shape=(channels, vocab_size, embed_dim),
-        initializer=keras.initializers.RandomUniform(-0.05, 0.05),
-        name='embedding')
-    self.cell = unroll.LSTMCell(channels * embed_dim, units, name='lstm')
-    self.built = True
-
-  @property
-  def units(self) -> int:
-    return self.cell.units
-
-  def projector(self) -> unroll.Project:
-    """A `project` callable for `unroll`: tokens (..., channels) -> (..., 4u)."""
-    kernel = tf.reshape(self.cell.kernel,
-                        [self.channels, -1, 4 * self.cell.units])
-    table = tf.reshape(tf.einsum('cve,ceg->cvg', self.embedding, kernel),
-                       [self.channels * self.vocab_size, -1])
-    channel_offsets = tf.range(self.channels) * self.vocab_size
-
-    def project(tokens):
-      rows = tf.gather(table, tf.cast(tokens, tf.int32) + channel_offsets)
-      return tf.reduce_sum(rows, axis=-2) + self.cell.bias
-
-    return project
-
-  def final_states(self, tokens: tf.Tensor, lengths: tf.Tensor,
-                   bptt: Optional[int]) -> unroll.State:
-    """State after each example's last token; see `unroll.final_states`.
-
-    Args:
-      tokens: batch-major int tokens (B, T, channels).
-      lengths: (B,) valid length of each example.
-      bptt: truncation window, or None for a gradient-free pass.
-    """
-    inputs = tf.transpose(tokens, [1, 0, 2])
-    return unroll.final_states(self.cell, self.projector(), inputs, lengths,
-                               bptt)
+PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
 
 
 class SequenceClassifier(keras.Model):
-  """LSTM over tokens -> feed-forward head on the last state -> class logits.
-
-  The supervised gradient reaches only the last `bptt` steps of each example
-  (full backpropagation when `bptt` >= the sequence length).
-  """
+  """Token LSTM -> feed-forward head on the last state -> class logits,
+  optionally with r-LSTM and/or p-LSTM auxiliary decoders."""
 
   def __init__(self, num_classes: int, vocab_size: int = 256,
                channels: int = 1, embed_dim: int = 128,
                lstm_units: int = 128, head_units: Sequence[int] = (256, 256),
-               bptt: int = 300, **kwargs):
+               bptt: int = 300, reconstruction: bool = False,
+               prediction: bool = False, aux_length: int = 600,
+               aux_bptt: int = 300, decoder_units: int = 256,
+               decoder_layers: int = 2,
+               decoder_head_units: Sequence[int] = (256, 256),
+               decoder_init: str = 'auto', **kwargs):
     super().__init__(**kwargs)
     self.bptt = bptt
-    self.encoder = TokenLSTM(vocab_size, channels, embed_dim, lstm_units,
-                             name='encoder')
+    self.aux_length = aux_length
+    self.aux_bptt = aux_bptt
+    self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
+                                      lstm_units, name='encoder')
     self.head = keras.Sequential(
         [keras.layers.Dense(n, activation='relu') for n in head_units]
         + [keras.layers.Dense(num_classes)], name='head')
     self.head.build((None, lstm_units))
+    self.reconstructor = self.predictor = None
+    if reconstruction:
+      self.reconstructor = decoders.ReconstructionDecoder(
+          vocab_size, channels, embed_dim, lstm_units, decoder_units,
+          decoder_layers, decoder_head_units, decoder_init,
+          name='reconstructor')
+    if prediction:
+      self.predictor = decoders.PredictionDecoder(
+          vocab_size, channels, lstm_units, decoder_units, decoder_layers,
+          decoder_head_units, name='predictor')
     self.built = True  # Every weight exists now; no shape inference needed.
 
   def call(self, tokens, lengths, training=False):
-    """Class logits (B, num_classes) for tokens (B, T, channels)."""
-    h, _ = self.encoder.final_states(
-        tokens, lengths, self.bptt if training else None)
+    """Class logits (B, num_classes) for tokens (B, T, channels).
+
+    With training=True the forward pass is the supervised window's (same
+    value, gradient through the last `bptt` steps only); otherwise a single
+    gradient-free pass.
+    """
+    inputs = tf.transpose(tokens, [1, 0, 2])
+    cell, project = self.encoder.cell, self.encoder.projector()
+    h, _ = unroll.final_states(cell, project, inputs, lengths,
+                               self.bptt if training else None)
     return self.head(h)
+
+  @property
+  def auxiliary_objectives(self) -> Tuple[str, ...]:
+    return tuple(name for name, decoder in (
+        ('reconstruction', self.reconstructor),
+        ('prediction', self.predictor)) if decoder is not None)
+
+  def anchor_range(self, objective: str) -> Tuple[int, int]:
+    """(low, margin): anchors of an example of length T lie in
+    [low, T - margin]."""
+    if objective == 'reconstruction':
+      return self.aux_length, 0
+    return 1, self.aux_length
+
+  def objectives(self, tokens, lengths, labels,
+                 anchors: Mapping[str, Tuple[tf.Tensor, tf.Tensor]],
+                 supervised: bool = True) -> Dict[str, PerExample]:
+    """Per-example loss and accuracy of each objective.
+
+    Args:
+      tokens: (B, T, C) int tokens; lengths: (B,); labels: (B,).
+      anchors: for each auxiliary objective, (anchors (B, A), valid (B,))
+        as drawn by `anchors.sample` over `anchor_range`.
+      supervised: include the supervised objective (False while
+        pretraining on the auxiliary losses alone).
+
+    Returns:
+      {objective: (loss (B,), accuracy (B,))}; an example's auxiliary loss
+      is the mean over its anchors (0 where it has no valid anchor).
+    """
+    inputs = tf.transpose(tokens, [1, 0, 2])
+    lengths = tf.cast(lengths, tf.int32)
+    names, windows = [], []
+    if supervised:
+      names.append('supervised')
+      windows.append(unroll.Window.last_steps(lengths, self.bptt))
+    for name in self.auxiliary_objectives:
+      names.append(name)
+      windows.append(self._auxiliary_window(name, anchors[name][0]))
+    results = unroll.run_windows(
+        self.encoder.cell, self.encoder.projector(), inputs, windows,
+        [name == 'prediction' for name in names])
+    scores = {}
+    for name, window, result in zip(names, windows, results):
+      if name == 'supervised':
+        logits = self.head(result[0])
+        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
+                           tf.cast(labels, tf.int32))
+        scores[name] = (keras.losses.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True), tf.cast(correct, tf.float32))
+        continue
+      # Token j of a row's segment sits at step end - l + j (reconstruction:
+      # the l steps before the anchor) or end - l + 1 + j (prediction: the
+      # token each read output predicts).
+      first = window.end - self.aux_length + (name == 'prediction')
+      times = first[tf.newaxis, :] + tf.range(self.aux_length)[:, tf.newaxis]
+      targets = unroll.gather_steps(inputs, window.example, times)
+      if name == 'reconstruction':
+        loss, accuracy, _ = self.reconstructor(result, targets)
+      else:
+        loss, accuracy, _ = self.predictor(result[1], targets)
+      scores[name] = _mean_over_anchors(loss, accuracy, anchors[name][1],
+                                        window.rows_per_example)
+    return scores
+
+  def _auxiliary_window(self, name: str,
+                        anchors: tf.Tensor) -> unroll.Window:
+    anchors = tf.cast(anchors, tf.int32)
+    if name == 'reconstruction':
+      # The main state at the anchor, backpropagated aux_bptt steps.
+      lengths = tf.minimum(anchors, self.aux_bptt)
+      return unroll.Window.per_example(anchors, lengths,
+                                       tf.reduce_max(lengths))
+    # The main outputs at positions a .. a+l-1: steps a-1 .. a+l-2.
+    return unroll.Window.per_example(
+        anchors + self.aux_length - 1,
+        tf.fill(tf.shape(anchors), self.aux_length), self.aux_length)
+
+
+def _mean_over_anchors(loss, accuracy, valid, rows_per_example) -> PerExample:
+  mask = tf.cast(valid, tf.float32)
+  return tuple(
+      tf.reduce_mean(tf.reshape(v, [-1, rows_per_example]), axis=1) * mask
+      for v in (loss, accuracy))

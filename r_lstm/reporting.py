@@ -56,7 +56,8 @@ class Reporter:
   def _print(self, step: int, split: str, scalars: Dict[str, float]) -> None:
     parts = [f'{split:5s} step {step}/{self._total_steps}']
     for name, value in scalars.items():
-      parts.append(f'{name} {value:.4g}')
+      shown = int(value) if value.is_integer() else f'{value:.4g}'
+      parts.append(f'{name} {shown}')
     rate = scalars.get('steps_per_sec')
     if rate:
       parts.append(f'ETA {_duration((self._total_steps - step) / rate)}')

@@ -22,6 +22,19 @@ flags.DEFINE_integer('bptt', None, 'Supervised gradient reaches the last K '
 flags.DEFINE_integer('embed_dim', None, 'Embedding size per channel.')
 flags.DEFINE_integer('lstm_units', None, 'Main LSTM size.')
 flags.DEFINE_list('head_units', None, 'Feed-forward head sizes, e.g. 256,256.')
+flags.DEFINE_integer('aux_length', None, 'l: tokens each anchor reconstructs '
+                     '(r_lstm) or predicts (p_lstm).')
+flags.DEFINE_integer('aux_bptt', None, 'Steps before the anchor the '
+                     'reconstruction gradient reaches in the main LSTM.')
+flags.DEFINE_integer('num_anchors', None, 'Anchors per example per update.')
+flags.DEFINE_float('aux_weight', None, 'Weight of the auxiliary losses.')
+flags.DEFINE_integer('pretrain_steps', None,
+                     'First updates train the auxiliary losses alone.')
+flags.DEFINE_integer('decoder_units', None, 'Decoder LSTM size.')
+flags.DEFINE_integer('decoder_layers', None, 'Decoder LSTM layers.')
+flags.DEFINE_list('decoder_head_units', None, 'Decoder head sizes.')
+flags.DEFINE_string('decoder_init', None, 'auto (copy when sizes match) or '
+                    'project (learned linear maps) for the decoder start.')
 flags.DEFINE_string('optimizer', None,
                     f'One of {", ".join(configs.OPTIMIZERS)}.')
 flags.DEFINE_float('learning_rate', None, 'Learning rate.')
@@ -44,11 +57,12 @@ def config_from_flags() -> configs.Config:
   for field in configs.Config.__dataclass_fields__:
     if field in FLAGS and FLAGS[field].value is not None:
       overrides[field] = FLAGS[field].value
-  if 'head_units' in overrides:
-    try:
-      overrides['head_units'] = tuple(int(n) for n in overrides['head_units'])
-    except ValueError:
-      raise configs.UsageError('--head_units takes integers, e.g. 256,256')
+  for name in ('head_units', 'decoder_head_units'):
+    if name in overrides:
+      try:
+        overrides[name] = tuple(int(n) for n in overrides[name])
+      except ValueError:
+        raise configs.UsageError(f'--{name} takes integers, e.g. 256,256')
   return config.replace(**overrides)
 
 

@@ -6,13 +6,14 @@ cross-replica context and fed to one named Keras metric per term; the
 `Reporter` is the only writer of summaries.
 """
 
+import functools
 import os
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
-from r_lstm import configs, input_pipeline, models, reporting
+from r_lstm import anchors, configs, input_pipeline, models, reporting
 from r_lstm.configs import Config, UsageError
 
 CONFIG_FILE = 'config.json'
@@ -40,7 +41,21 @@ def build_model(config: Config,
       num_classes=data.num_classes, vocab_size=data.vocab_size,
       channels=data.channels, embed_dim=config.embed_dim,
       lstm_units=config.lstm_units, head_units=config.head_units,
-      bptt=config.bptt)
+      bptt=config.bptt,
+      reconstruction='reconstruction' in configs.MODELS[config.model],
+      prediction='prediction' in configs.MODELS[config.model],
+      aux_length=config.aux_length, aux_bptt=config.aux_bptt,
+      decoder_units=config.decoder_units,
+      decoder_layers=config.decoder_layers,
+      decoder_head_units=config.decoder_head_units,
+      decoder_init=config.decoder_init)
+
+
+def metric_names(objective: str) -> Tuple[str, str]:
+  """(loss metric, accuracy metric) of an objective."""
+  if objective == 'supervised':
+    return 'loss/supervised', 'accuracy'
+  return f'loss/{objective}', f'accuracy/{objective}'
 
 
 class Trainer:
@@ -52,6 +67,7 @@ class Trainer:
     self.config = config
     self.data = data
     self.strategy = strategy or make_strategy()
+    configs.check_sequence_length(config, data.max_length)
     replicas = self.strategy.num_replicas_in_sync
     if config.batch_size % replicas:
       raise UsageError(f'--batch_size={config.batch_size} is not divisible by '
@@ -61,8 +77,10 @@ class Trainer:
       self.model = build_model(config, data)
       self.optimizer = make_optimizer(config)
       self.optimizer.build(self.model.trainable_variables)
+    self.objectives = ('supervised',) + self.model.auxiliary_objectives
+    names = [n for o in self.objectives for n in metric_names(o)]
     self.metrics = {name: keras.metrics.Mean(name=name)
-                    for name in ('loss/supervised', 'accuracy', 'grad_norm')}
+                    for name in names + ['loss/total', 'grad_norm']}
     self.checkpoint = tf.train.Checkpoint(model=self.model,
                                           optimizer=self.optimizer)
     self.checkpoints = tf.train.CheckpointManager(
@@ -80,48 +98,78 @@ class Trainer:
       self.checkpoint.restore(latest).assert_existing_objects_matched()
     return bool(latest)
 
-  def _train_step(self, batch) -> Dict[str, tf.Tensor]:
+  @property
+  def pretraining(self) -> bool:
+    """Whether the next update is in the auxiliary-only phase.
+
+    The phase is a function of the update count, which the checkpoint holds
+    (the optimizer's `iterations`), so a resumed run continues the right
+    phase.
+    """
+    return self.step < self.config.pretrain_steps
+
+  def _sample_anchors(self, lengths):
+    step = self.optimizer.iterations
+    return {name: anchors.sample(lengths, self.config.num_anchors,
+                                 *self.model.anchor_range(name),
+                                 anchors.step_seed(self.config.seed, step,
+                                                   stream))
+            for stream, name in enumerate(self.model.auxiliary_objectives)}
+
+  def _train_step(self, batch, supervised: bool) -> Dict[str, tf.Tensor]:
     """One update on this replica's share of the global batch."""
     tokens, lengths, labels = batch
     variables = self.model.trainable_variables
     with tf.GradientTape() as tape:
-      logits = self.model(tokens, lengths, training=True)
-      losses = keras.losses.sparse_categorical_crossentropy(
-          labels, logits, from_logits=True)
-      loss = tf.reduce_sum(losses) / self.config.batch_size
+      scores = self.model.objectives(tokens, lengths, labels,
+                                     self._sample_anchors(lengths), supervised)
+      per_example = tf.add_n([
+          (1.0 if name == 'supervised' else self.config.aux_weight) * loss
+          for name, (loss, _) in scores.items()])
+      loss = tf.reduce_sum(per_example) / self.config.batch_size
     grads = tape.gradient(loss, variables)
+    # While pretraining, the classifier head gets no gradient: leave it be.
+    grads, variables = zip(*[(g, v) for g, v in zip(grads, variables)
+                             if g is not None])
     # Clip the *global* gradient: sum replicas first. Keras sums replicas
     # again inside apply_gradients, so each replica hands it 1/n of the
     # clipped total.
     replicas = self.strategy.num_replicas_in_sync
-    grads = tf.distribute.get_replica_context().all_reduce(SUM, grads)
+    grads = tf.distribute.get_replica_context().all_reduce(SUM, list(grads))
     norm = tf.linalg.global_norm(grads)
     if self.config.clip_norm > 0:
       grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm,
                                         use_norm=norm)
     self.optimizer.apply_gradients(
         zip([g / replicas for g in grads], variables))
-    correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
-    return {'loss_sum': tf.reduce_sum(losses),
-            'correct': tf.reduce_sum(tf.cast(correct, tf.float32)),
-            'count': tf.cast(tf.size(labels), tf.float32),
-            'grad_norm': norm / replicas}
+    logs = {'count': tf.cast(tf.size(labels), tf.float32),
+            'grad_norm': norm / replicas,
+            'loss/total': tf.reduce_sum(per_example)}
+    for name, (loss, accuracy) in scores.items():
+      loss_name, accuracy_name = metric_names(name)
+      logs[loss_name] = tf.reduce_sum(loss)
+      logs[accuracy_name] = tf.reduce_sum(accuracy)
+    return logs
 
   @tf.function
-  def _train_loop(self, iterator, num_steps):
+  def _train_loop(self, iterator, num_steps, supervised):
     for _ in tf.range(num_steps):
-      logs = self.strategy.run(self._train_step, args=(next(iterator),))
+      logs = self.strategy.run(
+          functools.partial(self._train_step, supervised=supervised),
+          args=(next(iterator),))
       logs = {k: self.strategy.reduce(SUM, v, axis=None)
               for k, v in logs.items()}
-      self.metrics['loss/supervised'].update_state(
-          logs['loss_sum'] / logs['count'])
-      self.metrics['accuracy'].update_state(logs['correct'] / logs['count'])
-      self.metrics['grad_norm'].update_state(logs['grad_norm'])
+      count = logs.pop('count')
+      for name, value in logs.items():
+        self.metrics[name].update_state(
+            value if name == 'grad_norm' else value / count)
 
   def train(self, iterator, num_steps: int) -> Dict[str, float]:
-    """Runs `num_steps` updates; returns the metrics averaged over them."""
-    self._train_loop(iterator, tf.constant(num_steps))
-    results = {name: float(m.result()) for name, m in self.metrics.items()}
+    """Runs `num_steps` updates within one phase; returns the metrics
+    averaged over them."""
+    self._train_loop(iterator, tf.constant(num_steps), not self.pretraining)
+    results = {name: float(m.result()) for name, m in self.metrics.items()
+               if float(m.count) > 0}
     for metric in self.metrics.values():
       metric.reset_state()
     results['learning_rate'] = float(self.optimizer.learning_rate.numpy())
@@ -197,7 +245,10 @@ def train_and_evaluate(config: Config, workdir: str,
   results = None
   while trainer.step < config.train_steps:
     previous = trainer.step
-    num_steps = min(config.steps_per_loop, config.train_steps - previous)
+    phase_end = config.train_steps
+    if trainer.pretraining:
+      phase_end = min(config.pretrain_steps, phase_end)
+    num_steps = min(config.steps_per_loop, phase_end - previous)
     reporter.write(previous + num_steps, 'train',
                    trainer.train(iterator, num_steps))
     step = trainer.step

@@ -12,6 +12,9 @@ one example. Windows are realised in two passes:
    as one dense batch: row r of a window batch reads example `example[r]` over
    [end[r] - length[r], end[r]).
 
+`run_windows` does both for several window batches (the supervised window
+and the auxiliary windows of every anchor) with a single capture pass.
+
 Cutting the *carried state* is what truncates backpropagation; a
 `tf.stop_gradient` on the outputs alone would not (the gradient would still
 reach every earlier step through (h, c)). Because each window restarts from
@@ -27,7 +30,7 @@ never materialised for the whole sequence.
 """
 
 import dataclasses
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -92,32 +95,48 @@ class Window:
   `example[r]`. All rows run `max_length` steps, aligned at their ends; a row
   with a shorter window holds its captured state until its window begins.
 
+  Rows are example-major with `rows_per_example` rows each (row r reads
+  example r // rows_per_example), so that one gradient-free pass over the B
+  examples can capture the start states of every row (`run_windows`).
+
   Attributes:
     example: (N,) int32, the example each row reads.
     end: (N,) int32, exclusive end of each window (the state after step
       end - 1 is the row's final state).
     length: (N,) int32, 0 <= length <= min(end, max_length).
     max_length: scalar int32, steps the dense pass runs.
+    rows_per_example: rows of each example.
   """
   example: tf.Tensor
   end: tf.Tensor
   length: tf.Tensor
   max_length: tf.Tensor
+  rows_per_example: int = 1
 
   @property
   def start(self) -> tf.Tensor:
     return self.end - self.length
 
   @classmethod
+  def per_example(cls, end: tf.Tensor, length: tf.Tensor,
+                  max_length) -> 'Window':
+    """Rows from (B, A) ends and lengths: A windows for each of B examples."""
+    end, length = tf.cast(end, tf.int32), tf.cast(length, tf.int32)
+    batch_size, rows_per_example = tf.shape(end)[0], end.shape[1]
+    return cls(
+        example=tf.repeat(tf.range(batch_size), rows_per_example),
+        end=tf.reshape(end, [-1]),
+        length=tf.reshape(length, [-1]),
+        max_length=tf.cast(max_length, tf.int32),
+        rows_per_example=rows_per_example)
+
+  @classmethod
   def last_steps(cls, lengths: tf.Tensor, bptt: int) -> 'Window':
     """The supervised window: the last `bptt` steps of each example."""
-    lengths = tf.cast(lengths, tf.int32)
+    lengths = tf.cast(lengths, tf.int32)[:, tf.newaxis]
     window_lengths = tf.minimum(lengths, bptt)
-    return cls(
-        example=tf.range(tf.shape(lengths)[0]),
-        end=lengths,
-        length=window_lengths,
-        max_length=tf.reduce_max(window_lengths))
+    return cls.per_example(lengths, window_lengths,
+                           tf.reduce_max(window_lengths))
 
 
 def capture_states(cell: LSTMCell, project: Project, inputs: tf.Tensor,
@@ -177,31 +196,91 @@ def run_window(cell: LSTMCell, project: Project, inputs: tf.Tensor,
   offsets = tf.range(max_length)[:, tf.newaxis]
   times = window.end[tf.newaxis, :] - max_length + offsets  # (L, N)
   active = times >= window.start[tf.newaxis, :]
-  examples = tf.broadcast_to(window.example[tf.newaxis, :], tf.shape(times))
-  read_times = tf.clip_by_value(times, 0, tf.shape(inputs)[0] - 1)
-  block = tf.gather_nd(inputs, tf.stack([read_times, examples], axis=-1))
-  # One fused input projection for all steps, read back through a
-  # TensorArray: slicing a tensor inside the loop would make every backward
-  # step materialise a zero gradient of the whole block (quadratic in L).
-  projected = tf.TensorArray(tf.float32, size=max_length).unstack(
-      project(block))
-  outputs = tf.TensorArray(tf.float32, size=max_length)
+  block = gather_steps(inputs, window.example, times)
+  return scan(cell, project(block), start_state, active, return_outputs)
+
+
+def gather_steps(inputs: tf.Tensor, examples: tf.Tensor,
+                 times: tf.Tensor) -> tf.Tensor:
+  """Block[j, r] = inputs[times[j, r], examples[r]]; times clipped to [0, T).
+
+  Args:
+    inputs: time-major (T, B, ...).
+    examples: (N,) example of each row.
+    times: (L, N) step of each row at each block position.
+  """
+  examples = tf.broadcast_to(examples[tf.newaxis, :], tf.shape(times))
+  times = tf.clip_by_value(times, 0, tf.shape(inputs)[0] - 1)
+  return tf.gather_nd(inputs, tf.stack([times, examples], axis=-1))
+
+
+def scan(cell: LSTMCell, projected: tf.Tensor, state: State,
+         active: Optional[tf.Tensor] = None, return_outputs: bool = False):
+  """Runs `cell` over projected inputs (L, N, 4 * units) from `state`.
+
+  Args:
+    cell: the LSTM.
+    projected: input projections of all L steps, computed outside the loop
+      (one fused matmul or gather for the whole block).
+    state: (h, c) to start from, each (N, units).
+    active: optional (L, N) bool; where False the row keeps its state and
+      outputs zeros.
+    return_outputs: also return h of every step, (L, N, units).
+
+  Returns:
+    The final (h, c), and the outputs when asked for.
+  """
+  length = tf.shape(projected)[0]
+  # Read the projections back through a TensorArray: slicing a tensor inside
+  # the loop would make every backward step materialise a zero gradient of
+  # the whole block (quadratic in L).
+  projected = tf.TensorArray(tf.float32, size=length).unstack(projected)
+  outputs = tf.TensorArray(tf.float32, size=length)
 
   def body(j, h, c, outputs):
     new_h, new_c = cell.step(projected.read(j), (h, c))
-    is_active = active[j][:, tf.newaxis]
-    h = tf.where(is_active, new_h, h)
-    c = tf.where(is_active, new_c, c)
+    if active is None:
+      h, c = new_h, new_c
+      output = h
+    else:
+      is_active = active[j][:, tf.newaxis]
+      h = tf.where(is_active, new_h, h)
+      c = tf.where(is_active, new_c, c)
+      output = tf.where(is_active, h, tf.zeros_like(h))
     if return_outputs:
-      outputs = outputs.write(j, tf.where(is_active, h, tf.zeros_like(h)))
+      outputs = outputs.write(j, output)
     return j + 1, h, c, outputs
 
-  h, c = start_state
+  h, c = state
   _, h, c, outputs = tf.while_loop(
-      lambda j, *_: j < max_length, body, (tf.constant(0), h, c, outputs))
+      lambda j, *_: j < length, body, (tf.constant(0), h, c, outputs))
   if return_outputs:
     return (h, c), outputs.stack()
   return h, c
+
+
+def run_windows(cell: LSTMCell, project: Project, inputs: tf.Tensor,
+                windows: Sequence[Window], return_outputs: Sequence[bool]):
+  """Runs several window batches over the same inputs, each exactly.
+
+  One gradient-free pass captures the start state of every row of every
+  window; then each window batch runs with gradient (see `run_window`).
+
+  Returns:
+    One `run_window` result per window, in order.
+  """
+  starts = [tf.reshape(w.start, [-1, w.rows_per_example]) for w in windows]
+  h, c = capture_states(cell, project, inputs, tf.concat(starts, axis=1))
+  results = []
+  column = 0
+  for window, outputs in zip(windows, return_outputs):
+    columns = slice(column, column + window.rows_per_example)
+    column += window.rows_per_example
+    start_state = (tf.reshape(h[:, columns], [-1, cell.units]),
+                   tf.reshape(c[:, columns], [-1, cell.units]))
+    results.append(run_window(cell, project, inputs, window, start_state,
+                              outputs))
+  return results
 
 
 def final_states(cell: LSTMCell, project: Project, inputs: tf.Tensor,
@@ -219,6 +298,6 @@ def final_states(cell: LSTMCell, project: Project, inputs: tf.Tensor,
   if bptt is None:
     h, c = capture_states(cell, project, inputs, lengths[:, tf.newaxis])
     return h[:, 0], c[:, 0]
-  window = Window.last_steps(lengths, bptt)
-  h, c = capture_states(cell, project, inputs, window.start[:, tf.newaxis])
-  return run_window(cell, project, inputs, window, (h[:, 0], c[:, 0]))
+  [state] = run_windows(cell, project, inputs, [Window.last_steps(lengths, bptt)],
+                        [False])
+  return state

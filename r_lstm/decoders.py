@@ -1,0 +1,140 @@
+"""Auxiliary decoders: r-LSTM (reconstruct before the anchor) and p-LSTM
+(predict after it).
+
+Both are an LSTM stack (`num_layers` x `units`, layer by layer: each layer is
+one `unroll.scan` over the whole segment with its input matmul fused outside
+the loop) and a feed-forward head with a `vocab_size`-way softmax per
+channel. They differ in what the bottom layer reads and where it starts.
+"""
+
+from typing import Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+from r_lstm import encoders, unroll
+
+DECODER_INITS = ('auto', 'project')
+
+
+def token_losses(logits: tf.Tensor, targets: tf.Tensor):
+  """Cross-entropy and accuracy per row, averaged over steps and channels.
+
+  Args:
+    logits: (L, N, C, V).
+    targets: (L, N, C) int tokens.
+
+  Returns:
+    (loss (N,), accuracy (N,)).
+  """
+  targets = tf.cast(targets, tf.int32)
+  losses = keras.losses.sparse_categorical_crossentropy(
+      targets, logits, from_logits=True)
+  correct = tf.cast(
+      tf.equal(tf.argmax(logits, -1, output_type=tf.int32), targets),
+      tf.float32)
+  return (tf.reduce_mean(losses, axis=[0, 2]),
+          tf.reduce_mean(correct, axis=[0, 2]))
+
+
+class AuxiliaryDecoder(keras.layers.Layer):
+  """Upper LSTM layers and the softmax head shared by both decoders.
+
+  Subclasses own the bottom layer and decide what it reads and where its
+  state starts; upper layers always start from zeros.
+  """
+
+  def __init__(self, vocab_size: int, channels: int, units: int,
+               num_layers: int, head_units: Sequence[int], **kwargs):
+    super().__init__(**kwargs)
+    self.vocab_size = vocab_size
+    self.channels = channels
+    self.units = units
+    self.upper_cells = [unroll.LSTMCell(units, units, name=f'lstm_{i + 1}')
+                        for i in range(num_layers - 1)]
+    self.head = keras.Sequential(
+        [keras.layers.Dense(n, activation='relu') for n in head_units]
+        + [keras.layers.Dense(channels * vocab_size)], name='head')
+    self.head.build((None, units))
+
+  def _logits(self, bottom_cell: unroll.LSTMCell, projected: tf.Tensor,
+              bottom_state: unroll.State) -> tf.Tensor:
+    """Logits (L, N, C, V) from the bottom layer's projected inputs."""
+    _, outputs = unroll.scan(bottom_cell, projected, bottom_state,
+                             return_outputs=True)
+    rows = tf.shape(outputs)[1]
+    for cell in self.upper_cells:
+      _, outputs = unroll.scan(cell, cell.project(outputs),
+                               cell.zero_state(rows), return_outputs=True)
+    logits = self.head(tf.reshape(outputs, [-1, self.units]))
+    return tf.reshape(logits, tf.concat(
+        [tf.shape(outputs)[:2], [self.channels, self.vocab_size]], axis=0))
+
+
+class ReconstructionDecoder(AuxiliaryDecoder):
+  """r-LSTM: from the main state at an anchor, re-reads the segment before it.
+
+  Teacher-forced: step j reads element j of the segment (through the
+  decoder's own embeddings) and predicts element j + 1, so a segment of l
+  elements gives l - 1 predictions. The bottom layer starts from the main
+  LSTM's (h, c) at the anchor: copied when the sizes match and `init` is
+  'auto', else through learned linear maps (one for h, one for c).
+  """
+
+  def __init__(self, vocab_size: int, channels: int, embed_dim: int,
+               main_units: int, units: int, num_layers: int,
+               head_units: Sequence[int], init: str = 'auto', **kwargs):
+    super().__init__(vocab_size, channels, units, num_layers, head_units,
+                     **kwargs)
+    self.bottom = encoders.TokenLSTM(vocab_size, channels, embed_dim, units,
+                                     name='lstm_0')
+    self.init_maps = None
+    if init == 'project' or main_units != units:
+      self.init_maps = [keras.layers.Dense(units, name=f'init_{part}')
+                        for part in ('h', 'c')]
+      for dense in self.init_maps:
+        dense.build((None, main_units))
+    self.built = True
+
+  def call(self, anchor_state: unroll.State, segment: tf.Tensor
+               ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Scores the reconstruction of `segment`.
+
+    Args:
+      anchor_state: main LSTM (h, c) at each row's anchor, (N, main_units).
+      segment: (l, N, C) the l tokens before each anchor, time-major.
+
+    Returns:
+      (loss (N,), accuracy (N,), logits (l - 1, N, C, V)).
+    """
+    h, c = anchor_state
+    if self.init_maps is not None:
+      h, c = self.init_maps[0](h), self.init_maps[1](c)
+    projected = self.bottom.projector()(segment[:-1])
+    logits = self._logits(self.bottom.cell, projected, (h, c))
+    return (*token_losses(logits, segment[1:]), logits)
+
+
+class PredictionDecoder(AuxiliaryDecoder):
+  """p-LSTM: an LSTM stack on top of the main LSTM predicts what follows.
+
+  The bottom layer reads the main LSTM's outputs at positions a .. a+l-1
+  (each the state after the previous token) and predicts the token at each
+  of those positions; it starts from zeros.
+  """
+
+  def __init__(self, vocab_size: int, channels: int, main_units: int,
+               units: int, num_layers: int, head_units: Sequence[int],
+               **kwargs):
+    super().__init__(vocab_size, channels, units, num_layers, head_units,
+                     **kwargs)
+    self.bottom = unroll.LSTMCell(main_units, units, name='lstm_0')
+    self.built = True
+
+  def call(self, main_outputs: tf.Tensor, targets: tf.Tensor
+               ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Scores the prediction of `targets` (l, N, C) from main outputs
+    (l, N, main_units); returns (loss (N,), accuracy (N,), logits)."""
+    logits = self._logits(self.bottom, self.bottom.project(main_outputs),
+                          self.bottom.zero_state(tf.shape(main_outputs)[1]))
+    return (*token_losses(logits, targets), logits)

@@ -1,0 +1,49 @@
+"""Token encoders: embeddings folded into an LSTM's input matmul."""
+
+import keras
+import tensorflow as tf
+
+from r_lstm import unroll
+
+
+class TokenLSTM(keras.layers.Layer):
+  """An LSTM layer that reads integer tokens through its own embeddings.
+
+  Each of the `channels` values of a step (1 for grey pixels and text, 3 for
+  RGB) has its own embedding table of size `embed_dim`; the step's input is
+  their concatenation. Embedding followed by the LSTM input matmul is one
+  linear map of a one-hot, so it is folded into a (channels * vocab_size,
+  4 * units) projection table computed once per forward pass: a step's input
+  projection is a sum of `channels` table rows. Gradients still reach the
+  embeddings and the kernel through the table.
+  """
+
+  def __init__(self, vocab_size: int, channels: int, embed_dim: int,
+               units: int, **kwargs):
+    super().__init__(**kwargs)
+    self.vocab_size = vocab_size
+    self.channels = channels
+    self.embedding = self.add_weight(
+        shape=(channels, vocab_size, embed_dim),
+        initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+        name='embedding')
+    self.cell = unroll.LSTMCell(channels * embed_dim, units, name='lstm')
+    self.built = True
+
+  @property
+  def units(self) -> int:
+    return self.cell.units
+
+  def projector(self) -> unroll.Project:
+    """A `project` callable for `unroll`: tokens (..., channels) -> (..., 4u)."""
+    kernel = tf.reshape(self.cell.kernel,
+                        [self.channels, -1, 4 * self.cell.units])
+    table = tf.reshape(tf.einsum('cve,ceg->cvg', self.embedding, kernel),
+                       [self.channels * self.vocab_size, -1])
+    channel_offsets = tf.range(self.channels) * self.vocab_size
+
+    def project(tokens):
+      rows = tf.gather(table, tf.cast(tokens, tf.int32) + channel_offsets)
+      return tf.reduce_sum(rows, axis=-2) + self.cell.bias
+
+    return project

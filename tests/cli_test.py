@@ -1,0 +1,119 @@
+"""End-to-end tests of the command-line programs, each in a subprocess."""
+
+import glob
+import os
+import subprocess
+import sys
+
+from absl.testing import parameterized
+import tensorflow as tf
+
+from tests import testing
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_FLAGS = ['--batch_size=4', '--embed_dim=4', '--lstm_units=8',
+              '--head_units=8', '--bptt=3', '--steps_per_loop=2',
+              '--eval_every=2', '--checkpoint_every=2']
+
+
+def run(module, *args):
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
+                        env=env, capture_output=True, text=True, timeout=300)
+
+
+def snapshot(path):
+  """Every file below `path` (or `path` itself) with its bytes."""
+  if os.path.isfile(path):
+    with open(path, 'rb') as f:
+      return {path: f.read()}
+  files = {}
+  for name in glob.glob(os.path.join(path, '**'), recursive=True):
+    if os.path.isfile(name):
+      with open(name, 'rb') as f:
+        files[name] = f.read()
+  return files
+
+
+class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.tmp = self.create_tempdir().full_path
+    self.npz = os.path.join(self.tmp, 'tiny.npz')
+    testing.write_tiny_npz(self.npz)
+    self.workdir = os.path.join(self.tmp, 'run')
+
+  def assertSucceeded(self, result):
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+
+  def test_trains_checkpoints_resumes_and_evaluates(self):
+    args = [f'--workdir={self.workdir}', f'--dataset=npz:{self.npz}',
+            *TINY_FLAGS]
+    first = run('r_lstm.train', *args, '--train_steps=4')
+    self.assertSucceeded(first)
+    self.assertIn('Final test accuracy of npz:', first.stdout)
+    self.assertIn('after 4 updates', first.stdout)
+    self.assertTrue(glob.glob(os.path.join(self.workdir, 'events.out.*')))
+    self.assertTrue(os.path.isfile(
+        os.path.join(self.workdir, 'checkpoints', 'ckpt-4.index')))
+    for name in ('config.json', 'metrics.jsonl'):
+      self.assertTrue(os.path.isfile(os.path.join(self.workdir, name)))
+
+    second = run('r_lstm.train', *args, '--train_steps=6')
+    self.assertSucceeded(second)
+    self.assertRegex(second.stdout, r'Resumed from .*ckpt-4 at step 4\.')
+    self.assertIn('after 6 updates', second.stdout)
+
+    scored = run('r_lstm.evaluate', f'--workdir={self.workdir}')
+    self.assertSucceeded(scored)
+    self.assertRegex(scored.stdout,
+                     r'step 6: test accuracy [01]\.\d{4} loss .* over 10 '
+                     r'examples')
+
+  @parameterized.named_parameters(
+      ('unknown_dataset', ['--dataset=mnst'], "unknown dataset 'mnst'"),
+      ('unknown_model', ['--model=gru'], "unknown model 'gru'"),
+      ('zero_bptt', ['--bptt=0'], '--bptt must be a positive integer'),
+      ('zero_batch', ['--batch_size=0'], '--batch_size must be a positive'),
+      ('bad_image_size', ['--image_size=-3'], '--image_size must be a posit'),
+      ('bad_head_units', ['--head_units=a,b'], '--head_units takes integers'),
+      ('missing_npz', ['--dataset=npz:/no/such.npz'], 'does not exist'),
+      ('stray_argument', ['extra'], 'unexpected arguments'))
+  def test_bad_input_fails_in_one_line_and_keeps_the_workdir(
+      self, flags, message):
+    os.makedirs(self.workdir)
+    with open(os.path.join(self.workdir, 'keep.txt'), 'w') as f:
+      f.write('precious')
+    before = snapshot(self.workdir)
+    result = run('r_lstm.train', f'--workdir={self.workdir}',
+                 f'--dataset=npz:{self.npz}', '--train_steps=2', *flags)
+    self.assertFailedWith(result, 'r_lstm.train', message)
+    self.assertEqual(snapshot(self.workdir), before)
+
+  def test_workdir_that_is_a_file_is_refused(self):
+    with open(self.workdir, 'w') as f:
+      f.write('not a directory')
+    before = snapshot(self.workdir)
+    result = run('r_lstm.train', f'--workdir={self.workdir}',
+                 f'--dataset=npz:{self.npz}', '--train_steps=2')
+    self.assertFailedWith(result, 'r_lstm.train', 'is a file')
+    self.assertEqual(snapshot(self.workdir), before)
+
+  def test_evaluate_without_a_run_is_refused(self):
+    os.makedirs(self.workdir)
+    result = run('r_lstm.evaluate', f'--workdir={self.workdir}')
+    self.assertFailedWith(result, 'r_lstm.evaluate', 'holds no run')
+    self.assertEqual(os.listdir(self.workdir), [])
+
+  def assertFailedWith(self, result, program, message):
+    self.assertEqual(result.returncode, 2, msg=result.stderr[-3000:])
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith(f'{program}: error:')]
+    self.assertLen(errors, 1, msg=result.stderr[-3000:])
+    self.assertRegex(errors[0], message)
+    self.assertNotIn('Traceback', result.stderr)
+
+
+if __name__ == '__main__':
+  tf.test.main()
