@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import encoders, models
+from r_lstm import encoders, models, unroll
 
 B, T, VOCAB = 3, 12, 16
 
@@ -71,3 +71,116 @@ class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+
+class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
+  """Each example's token at step t is b * T + t, used nowhere else, so the
+  gradient reaching main-embedding row b * T + t is exactly the gradient at
+  the embedded input of step t of example b (the decoders embed tokens with
+  their own tables)."""
+
+  T, L, AUX_BPTT = 24, 6, 4
+
+  def setUp(self):
+    super().setUp()
+    keras.utils.set_random_seed(0)
+    self.tokens = tf.reshape(tf.range(2 * self.T), [2, self.T, 1])
+    self.lengths = tf.fill([2], self.T)
+    self.labels = tf.constant([0, 1])
+
+  def _model(self, aux_bptt=AUX_BPTT):
+    return models.SequenceClassifier(
+        num_classes=2, vocab_size=2 * self.T, embed_dim=3, lstm_units=5,
+        head_units=(4,), bptt=3, reconstruction=True, prediction=True,
+        aux_length=self.L, aux_bptt=aux_bptt, decoder_units=8,
+        # Wide enough that no row's ReLUs are all dead (a zero gradient
+        # that would have nothing to do with truncation).
+        decoder_layers=2, decoder_head_units=(32,))
+
+  def _step_gradients(self, model, anchors, objective, use_function=False):
+    """|d loss / d embedded input| per (example, step), shape (2, T)."""
+    def grad():
+      with tf.GradientTape() as tape:
+        scores = model.objectives(self.tokens, self.lengths, self.labels,
+                                  anchors)
+        loss = tf.reduce_sum(scores[objective][0])
+      return tape.gradient(loss, model.encoder.embedding)
+    g = (tf.function(grad) if use_function else grad)()
+    if g is None:  # Not connected at all: zero everywhere.
+      return np.zeros([2, self.T])
+    g = tf.convert_to_tensor(g).numpy()[0]
+    return np.abs(g).sum(axis=-1).reshape(2, self.T)
+
+  def _anchors(self, reconstruction, prediction):
+    valid = tf.constant([True, True])
+    return {'reconstruction': (tf.constant(reconstruction), valid),
+            'prediction': (tf.constant(prediction), valid)}
+
+  def assertWindow(self, grads, allowed):
+    """Non-zero exactly on the `allowed` steps of each example."""
+    for b in range(2):
+      inside = np.zeros(self.T, bool)
+      for start, end in allowed[b]:
+        inside[start:end] = True
+      np.testing.assert_array_equal(grads[b][~inside], 0.0)
+      self.assertTrue(np.all(grads[b][inside] > 0),
+                      f'example {b}: {grads[b]}')
+
+  @parameterized.parameters(False, True)
+  def test_reconstruction_gradient_windows(self, use_function):
+    # Example 0: overlapping windows [6, 10) and [8, 12); example 1: one
+    # anchor at the end and one at the smallest position, l.
+    anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
+    grads = self._step_gradients(self._model(), anchors, 'reconstruction',
+                                 use_function)
+    self.assertWindow(grads, [[(6, 10), (8, 12)], [(20, 24), (2, 6)]])
+
+  @parameterized.parameters(False, True)
+  def test_prediction_gradient_windows(self, use_function):
+    # Outputs at positions a .. a+l-1 come from steps a-1 .. a+l-2.
+    anchors = self._anchors([[6, 6], [6, 6]], [[3, 5], [18, 1]])
+    grads = self._step_gradients(self._model(), anchors, 'prediction',
+                                 use_function)
+    self.assertWindow(grads, [[(2, 8), (4, 10)], [(17, 23), (0, 6)]])
+
+  def test_no_auxiliary_backpropagation_when_aux_bptt_is_zero(self):
+    model = self._model(aux_bptt=0)
+    anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
+    grads = self._step_gradients(model, anchors, 'reconstruction')
+    np.testing.assert_array_equal(grads, 0.0)
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(model.objectives(
+          self.tokens, self.lengths, self.labels, anchors)[
+              'reconstruction'][0])
+    decoder_grads = tape.gradient(loss, model.reconstructor.trainable_variables)
+    self.assertTrue(all(np.abs(g).sum() > 0 for g in decoder_grads))
+
+  def test_decoder_starts_from_the_right_anchor_of_the_right_example(self):
+    model = self._model()
+    anchors = self._anchors([[10, 17], [24, 6]], [[1, 1], [1, 1]])
+    scores = model.objectives(self.tokens, self.lengths, self.labels,
+                              anchors)
+    inputs = tf.transpose(self.tokens, [1, 0, 2])
+    project = model.encoder.projector()
+    for b, example_anchors in enumerate([[10, 17], [24, 6]]):
+      losses = []
+      for a in example_anchors:
+        state = unroll.final_states(model.encoder.cell, project, inputs,
+                                    tf.fill([2], a), None)
+        segment = inputs[a - self.L:a, b:b + 1]
+        losses.append(model.reconstructor(
+            (state[0][b:b + 1], state[1][b:b + 1]), segment)[0][0])
+      self.assertAllClose(scores['reconstruction'][0][b], np.mean(losses),
+                          atol=1e-5)
+
+  def test_invalid_anchors_are_masked(self):
+    model = self._model()
+    anchors = {'reconstruction': (tf.constant([[10], [12]]),
+                                  tf.constant([True, False])),
+               'prediction': (tf.constant([[1], [1]]),
+                              tf.constant([False, True]))}
+    scores = model.objectives(self.tokens, self.lengths, self.labels, anchors)
+    self.assertGreater(scores['reconstruction'][0][0], 0)
+    self.assertEqual(scores['reconstruction'][0][1], 0)
+    self.assertEqual(scores['prediction'][0][0], 0)
+    self.assertGreater(scores['prediction'][0][1], 0)

@@ -2,6 +2,7 @@
 
 import os
 
+from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
@@ -19,20 +20,57 @@ def _weights(trainer):
   return [v.numpy().copy() for v in trainer.model.trainable_variables]
 
 
-class TrainLibTest(tf.test.TestCase):
+class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
 
   def setUp(self):
     super().setUp()
     self.data = testing.tiny_data()
     self.workdir = self.create_tempdir().full_path
 
-  def test_train_step_changes_every_trainable_variable(self):
-    trainer = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)
+  @parameterized.parameters(*configs.MODELS)
+  def test_train_step_changes_every_trainable_variable(self, model):
+    config = testing.TINY_CONFIG.replace(model=model)
+    trainer = train_lib.Trainer(config, self.workdir, self.data)
     before = _weights(trainer)
-    trainer.train(trainer.train_iterator(), 1)
+    logs = trainer.train(trainer.train_iterator(), 1)
     self.assertEqual(trainer.step, 1)
     for variable, old in zip(trainer.model.trainable_variables, before):
       self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
+    for objective in configs.MODELS[model]:
+      self.assertIn(f'loss/{objective}', logs)
+      self.assertIn(f'accuracy/{objective}', logs)
+
+  def test_pretraining_updates_no_classifier_head_variable(self):
+    config = testing.TINY_CONFIG.replace(model='rp_lstm', pretrain_steps=1)
+    trainer = train_lib.Trainer(config, self.workdir, self.data)
+    self.assertTrue(trainer.pretraining)
+    head = {v.path for v in trainer.model.head.trainable_variables}
+    iterator = trainer.train_iterator()
+    before = _weights(trainer)
+    logs = trainer.train(iterator, 1)
+    self.assertNotIn('loss/supervised', logs)
+    for variable, old in zip(trainer.model.trainable_variables, before):
+      if variable.path in head:
+        self.assertAllEqual(variable.numpy(), old, msg=variable.path)
+      else:
+        self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
+    self.assertFalse(trainer.pretraining)
+    before = _weights(trainer)
+    logs = trainer.train(iterator, 1)
+    self.assertIn('loss/supervised', logs)
+    for variable, old in zip(trainer.model.trainable_variables, before):
+      self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
+
+  def test_resumed_run_continues_in_the_right_phase(self):
+    config = testing.TINY_CONFIG.replace(model='r_lstm', pretrain_steps=3)
+    trainer = train_lib.Trainer(config, self.workdir, self.data)
+    trainer.train(trainer.train_iterator(), 2)
+    trainer.checkpoints.save(checkpoint_number=2)
+    resumed = train_lib.Trainer(config, self.workdir, self.data)
+    self.assertTrue(resumed.restore())
+    self.assertTrue(resumed.pretraining)
+    resumed.train(resumed.train_iterator(), 1)
+    self.assertFalse(resumed.pretraining)
 
   def test_loss_falls_on_learnable_data(self):
     config = testing.TINY_CONFIG.replace(batch_size=16)

@@ -1,0 +1,97 @@
+r"""Comparisons on real pixel MNIST (784 steps), one run per variant.
+
+  # Truncated vs full backpropagation, plain LSTM, 500 updates each:
+  python -m experiments.mnist --experiment=truncation
+  # The paper's headline: LSTM vs r-LSTM, supervised gradient truncated to
+  # the last 300 steps, 3000 updates each:
+  python -m experiments.mnist --experiment=auxiliary
+
+Each variant trains in its own workdir below --workdir_root (re-running
+resumes), scores the full test split every `eval_every` updates, and the
+script prints a Markdown table and writes <workdir_root>/summary.json.
+"""
+
+import json
+import os
+import statistics
+import time
+
+from absl import app
+from absl import flags
+
+from r_lstm import configs, reporting, train_lib
+
+# experiment -> (shared settings, {variant: its own settings}).
+EXPERIMENTS = {
+    'truncation': (
+        dict(batch_size=64, train_steps=500, eval_every=500),
+        {'lstm_k300': dict(bptt=300), 'lstm_k784': dict(bptt=784)}),
+    'auxiliary': (
+        dict(batch_size=32, train_steps=3000, eval_every=500, bptt=300,
+             aux_length=200, aux_bptt=300, decoder_units=256,
+             decoder_layers=2, optimizer='adam', learning_rate=1e-3,
+             clip_norm=1.0),
+        {'lstm_k300': dict(model='lstm'), 'r_lstm_k300': dict(model='r_lstm')}),
+}
+
+flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),
+                  'Which comparison to run.')
+flags.DEFINE_list('variants', None, 'Run only these variants.')
+flags.DEFINE_string('npz', '../shared/datasets/mnist.npz',
+                    'Keras-layout MNIST arrays.')
+flags.DEFINE_string('workdir_root', None,
+                    'Default: runs/mnist_<experiment>.')
+flags.DEFINE_integer('train_steps', None, 'Override the updates per run.')
+flags.DEFINE_integer('seed', 0, 'Random seed.')
+
+FLAGS = flags.FLAGS
+
+
+def read_metrics(workdir):
+  with open(os.path.join(workdir, reporting.METRICS_FILE)) as f:
+    return [json.loads(line) for line in f]
+
+
+def summarize(name, workdir, wall_seconds):
+  rows = read_metrics(workdir)
+  rates = [r['steps_per_sec'] for r in rows if r['split'] == 'train']
+  curve = {r['step']: r['accuracy'] for r in rows if r['split'] == 'test'}
+  return {'variant': name, 'test_accuracy_by_step': curve,
+          # Median over logged intervals, the first (compilation) excluded.
+          'seconds_per_update': statistics.median(1 / r for r in rates[1:]),
+          'wall_seconds': wall_seconds}
+
+
+def main(argv):
+  del argv
+  shared, variants = EXPERIMENTS[FLAGS.experiment]
+  root = FLAGS.workdir_root or f'runs/mnist_{FLAGS.experiment}'
+  summaries = []
+  for name, settings in variants.items():
+    if FLAGS.variants and name not in FLAGS.variants:
+      continue
+    config = configs.preset('default').replace(
+        dataset=f'npz:{FLAGS.npz}', steps_per_loop=25, seed=FLAGS.seed,
+        **shared, **settings)
+    if FLAGS.train_steps:
+      config = config.replace(train_steps=FLAGS.train_steps)
+    config = config.replace(checkpoint_every=config.eval_every)
+    workdir = os.path.join(root, name)
+    start = time.monotonic()
+    train_lib.train_and_evaluate(config, workdir)
+    summaries.append(summarize(name, workdir, time.monotonic() - start))
+  with open(os.path.join(root, 'summary.json'), 'w') as f:
+    json.dump(summaries, f, indent=2)
+  steps = sorted({s for row in summaries for s in row['test_accuracy_by_step']})
+  print('| variant | ' + ' | '.join(f'test acc @{s}' for s in steps)
+        + ' | s/update | wall time (s) |')
+  print('|---' * (len(steps) + 3) + '|')
+  for row in summaries:
+    accuracies = [row['test_accuracy_by_step'].get(s) for s in steps]
+    print(f"| {row['variant']} | "
+          + ' | '.join('' if a is None else f'{a:.4f}' for a in accuracies)
+          + f" | {row['seconds_per_update']:.3f} | {row['wall_seconds']:.0f} |")
+
+
+if __name__ == '__main__':
+  app.run(main)
