@@ -10,6 +10,7 @@ import gzip
 import importlib.resources
 import os
 import zipfile
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -40,6 +41,7 @@ class SequenceData:
   test_split_name: str  # 'test', or 'validation' when held out of train.
   num_classes: int
   vocab_size: int = VOCAB_SIZE
+  image_shape: Optional[Tuple[int, int, int]] = None  # (H, W, C) of images.
 
   @property
   def channels(self) -> int:
@@ -101,14 +103,15 @@ def _read_image_npz(path):
 
 def _image_data(name, x_train, y_train, x_test, y_test, test_split_name,
                 image_size):
-  train = _image_split(x_train, y_train, image_size)
-  test = _image_split(x_test, y_test, image_size)
+  train, shape = _image_split(x_train, y_train, image_size)
+  test, _ = _image_split(x_test, y_test, image_size)
   num_classes = int(max(train.labels.max(), test.labels.max())) + 1
-  return SequenceData(name, train, test, test_split_name, num_classes)
+  return SequenceData(name, train, test, test_split_name, num_classes,
+                      image_shape=shape)
 
 
 def _image_split(images, labels, image_size):
-  """Images (N, H, W[, C]) -> pixel sequences in raster order."""
+  """Images (N, H, W[, C]) -> (pixel sequences in raster order, (H, W, C))."""
   if images.ndim == 3:
     images = images[..., np.newaxis]
   if image_size is not None and images.shape[1:3] != (image_size, image_size):
@@ -117,9 +120,10 @@ def _image_split(images, labels, image_size):
     images = np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)
   n, height, width, channels = images.shape
   tokens = images.reshape(n, height * width, channels)
-  return Split(tokens=tokens,
-               lengths=np.full([n], height * width, np.int32),
-               labels=np.asarray(labels, np.int32).reshape(-1))
+  split = Split(tokens=tokens,
+                lengths=np.full([n], height * width, np.int32),
+                labels=np.asarray(labels, np.int32).reshape(-1))
+  return split, (height, width, channels)
 
 
 def _as_dataset(split: Split) -> tf.data.Dataset:

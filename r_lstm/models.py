@@ -11,7 +11,7 @@ Objectives, each with its own exact gradient window into the main LSTM:
   gradient reaches the main LSTM through exactly the steps it reads.
 """
 
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -19,6 +19,12 @@ import tensorflow as tf
 from r_lstm import decoders, encoders, unroll
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
+
+
+class _Objective(NamedTuple):
+  per_example: PerExample
+  logits: tf.Tensor  # (B, classes), or (L, B * A, C, V) for a decoder.
+  steps: Optional[tf.Tensor]  # (L, B * A) positions the logits stand for.
 
 
 class SequenceClassifier(keras.Model):
@@ -98,6 +104,27 @@ class SequenceClassifier(keras.Model):
       {objective: (loss (B,), accuracy (B,))}; an example's auxiliary loss
       is the mean over its anchors (0 where it has no valid anchor).
     """
+    outputs = self._run_objectives(tokens, lengths, labels, anchors,
+                                   supervised)
+    return {name: output.per_example for name, output in outputs.items()}
+
+  def predict_segments(self, tokens, lengths, anchors
+                       ) -> Dict[str, Tuple[tf.Tensor, tf.Tensor]]:
+    """What each decoder predicts (teacher-forced) at the given anchors.
+
+    Returns:
+      {objective: (steps (L, B * A), predicted tokens (L, B * A, C))}: row
+      r = b * A + k is anchor k of example b; steps are the positions in the
+      example that the predicted tokens stand for.
+    """
+    outputs = self._run_objectives(tokens, lengths, None, anchors,
+                                   supervised=False)
+    return {name: (output.steps, tf.argmax(output.logits, -1,
+                                           output_type=tf.int32))
+            for name, output in outputs.items()}
+
+  def _run_objectives(self, tokens, lengths, labels, anchors, supervised):
+    """Runs every objective's window; {name: _Objective}."""
     inputs = tf.transpose(tokens, [1, 0, 2])
     lengths = tf.cast(lengths, tf.int32)
     names, windows = [], []
@@ -110,28 +137,32 @@ class SequenceClassifier(keras.Model):
     results = unroll.run_windows(
         self.encoder.cell, self.encoder.projector(), inputs, windows,
         [name == 'prediction' for name in names])
-    scores = {}
+    outputs = {}
     for name, window, result in zip(names, windows, results):
       if name == 'supervised':
         logits = self.head(result[0])
         correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
                            tf.cast(labels, tf.int32))
-        scores[name] = (keras.losses.sparse_categorical_crossentropy(
-            labels, logits, from_logits=True), tf.cast(correct, tf.float32))
+        outputs[name] = _Objective(
+            (keras.losses.sparse_categorical_crossentropy(
+                labels, logits, from_logits=True),
+             tf.cast(correct, tf.float32)), logits, None)
         continue
       # Token j of a row's segment sits at step end - l + j (reconstruction:
       # the l steps before the anchor) or end - l + 1 + j (prediction: the
       # token each read output predicts).
       first = window.end - self.aux_length + (name == 'prediction')
-      times = first[tf.newaxis, :] + tf.range(self.aux_length)[:, tf.newaxis]
-      targets = unroll.gather_steps(inputs, window.example, times)
+      steps = first[tf.newaxis, :] + tf.range(self.aux_length)[:, tf.newaxis]
+      targets = unroll.gather_steps(inputs, window.example, steps)
       if name == 'reconstruction':
-        loss, accuracy, _ = self.reconstructor(result, targets)
+        loss, accuracy, logits = self.reconstructor(result, targets)
+        steps = steps[1:]  # The first token is given, not predicted.
       else:
-        loss, accuracy, _ = self.predictor(result[1], targets)
-      scores[name] = _mean_over_anchors(loss, accuracy, anchors[name][1],
-                                        window.rows_per_example)
-    return scores
+        loss, accuracy, logits = self.predictor(result[1], targets)
+      outputs[name] = _Objective(
+          _mean_over_anchors(loss, accuracy, anchors[name][1],
+                             window.rows_per_example), logits, steps)
+    return outputs
 
   def _auxiliary_window(self, name: str,
                         anchors: tf.Tensor) -> unroll.Window:

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Dict, TextIO
 
+import numpy as np
 import tensorflow as tf
 
 METRICS_FILE = 'metrics.jsonl'
@@ -46,6 +47,13 @@ class Reporter:
       f.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
     self._print(step, split, scalars)
 
+  def write_images(self, step: int, images: Dict[str, np.ndarray]) -> None:
+    """Writes uint8 image batches (N, H, W, C) as TensorBoard images."""
+    with self._writer.as_default(step=step):
+      for name, batch in images.items():
+        tf.summary.image(name, batch, max_outputs=len(batch))
+    self._writer.flush()
+
   def _speed(self, step: int) -> Dict[str, float]:
     now = time.monotonic()
     elapsed = now - self._last_time
@@ -62,6 +70,30 @@ class Reporter:
     if rate:
       parts.append(f'ETA {_duration((self._total_steps - step) / rate)}')
     print(' | '.join(parts), file=self._stream, flush=True)
+
+
+def segment_images(tokens: np.ndarray, steps: np.ndarray,
+                   predicted: np.ndarray, image_shape) -> np.ndarray:
+  """Original | prediction, side by side, for image sequences.
+
+  Args:
+    tokens: (N, T, C) uint8, the original sequences.
+    steps: (L, N) positions of the predicted tokens.
+    predicted: (L, N, C) predicted tokens.
+    image_shape: (H, W, C) with H * W = T.
+
+  Returns:
+    uint8 (N, H, 2W + 1, C): the original; a white column; the original at
+    a quarter of its brightness with the predicted segment drawn over it.
+  """
+  height, width, channels = image_shape
+  rows = np.arange(tokens.shape[0])
+  shown = tokens // 4
+  shown[rows[np.newaxis, :], steps] = predicted
+  shape = (tokens.shape[0], height, width, channels)
+  separator = np.full((tokens.shape[0], height, 1, channels), 255, np.uint8)
+  return np.concatenate([tokens.reshape(shape), separator,
+                         shown.reshape(shape)], axis=2).astype(np.uint8)
 
 
 def _duration(seconds: float) -> str:

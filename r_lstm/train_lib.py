@@ -11,6 +11,7 @@ import os
 from typing import Dict, Optional, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from r_lstm import anchors, configs, input_pipeline, models, reporting
@@ -175,6 +176,25 @@ class Trainer:
     results['learning_rate'] = float(self.optimizer.learning_rate.numpy())
     return results
 
+  def segment_images(self, num_examples: int = 4) -> Dict[str, np.ndarray]:
+    """Original vs teacher-forced decoder output on the first evaluation
+    images, one anchor each, placed so that the segment is centred."""
+    if self.data.image_shape is None or not self.model.auxiliary_objectives:
+      return {}
+    split = self.data.test
+    tokens = split.tokens[:num_examples]
+    length, aux_length = self.data.max_length, self.config.aux_length
+    centred = {'reconstruction': min(length, (length + aux_length) // 2),
+               'prediction': max(1, (length - aux_length) // 2)}
+    valid = tf.ones([len(tokens)], tf.bool)
+    anchors = {name: (tf.fill([len(tokens), 1], centred[name]), valid)
+               for name in self.model.auxiliary_objectives}
+    predictions = self.model.predict_segments(
+        tokens, split.lengths[:num_examples], anchors)
+    return {f'segments/{name}': reporting.segment_images(
+        tokens, steps.numpy(), predicted.numpy(), self.data.image_shape)
+            for name, (steps, predicted) in predictions.items()}
+
   def train_iterator(self):
     """Training batches from the current step on, split across replicas."""
     dataset = input_pipeline.train_dataset(
@@ -256,6 +276,7 @@ def train_and_evaluate(config: Config, workdir: str,
     if done or _crossed(previous, step, config.eval_every):
       results = trainer.evaluate()
       reporter.write(step, trainer.data.test_split_name, results)
+      reporter.write_images(step, trainer.segment_images())
       reporter.start(step)  # Evaluation time is not training speed.
     if done or _crossed(previous, step, config.checkpoint_every):
       trainer.checkpoints.save(checkpoint_number=step)

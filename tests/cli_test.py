@@ -79,7 +79,17 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
       ('bad_image_size', ['--image_size=-3'], '--image_size must be a posit'),
       ('bad_head_units', ['--head_units=a,b'], '--head_units takes integers'),
       ('missing_npz', ['--dataset=npz:/no/such.npz'], 'does not exist'),
-      ('stray_argument', ['extra'], 'unexpected arguments'))
+      ('stray_argument', ['extra'], 'unexpected arguments'),
+      ('aux_length_too_long', ['--model=r_lstm', '--aux_length=16'],
+       '--aux_length=16 must be shorter than the sequences .* \\(16 steps\\)'),
+      ('zero_anchors', ['--model=r_lstm', '--num_anchors=0'],
+       '--num_anchors must be a positive integer'),
+      ('negative_aux_bptt', ['--model=p_lstm', '--aux_bptt=-1'],
+       '--aux_bptt must be >= 0'),
+      ('pretrain_without_aux', ['--pretrain_steps=5'],
+       '--pretrain_steps needs an auxiliary loss'),
+      ('unknown_decoder_init', ['--model=r_lstm', '--decoder_init=zeros'],
+       "unknown decoder_init 'zeros'"))
   def test_bad_input_fails_in_one_line_and_keeps_the_workdir(
       self, flags, message):
     os.makedirs(self.workdir)

@@ -18,6 +18,7 @@ class Mnist5kTest(tf.test.TestCase):
     self.assertEqual(data.test_split_name, 'validation')
     self.assertEqual((len(data.train), len(data.test)), (4000, 1000))
     self.assertEqual(data.train.tokens.shape, (4000, 784, 1))
+    self.assertEqual(data.image_shape, (28, 28, 1))
     self.assertEqual(data.train.tokens.dtype, np.uint8)
     self.assertEqual(data.num_classes, 10)
     for split in (data.train, data.test):
@@ -31,6 +32,7 @@ class Mnist5kTest(tf.test.TestCase):
   def test_image_size_resizes_before_reading_pixels(self):
     data = input_pipeline.load(configs.Config(image_size=14))
     self.assertEqual(data.train.tokens.shape, (4000, 196, 1))
+    self.assertEqual(data.image_shape, (14, 14, 1))
 
 
 class NpzTest(tf.test.TestCase, parameterized.TestCase):
@@ -64,6 +66,7 @@ class NpzTest(tf.test.TestCase, parameterized.TestCase):
              x_test=rgb, y_test=np.arange(5))
     data = input_pipeline.load(configs.Config(dataset=f'npz:{self.path}'))
     self.assertEqual(data.channels, 3)
+    self.assertEqual(data.image_shape, (3, 3, 3))
     self.assertEqual(data.max_length, 9)
 
   @parameterized.named_parameters(

@@ -173,6 +173,18 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(scores['reconstruction'][0][b], np.mean(losses),
                           atol=1e-5)
 
+  def test_predicted_segments_sit_at_the_right_steps(self):
+    model = self._model()
+    anchors = self._anchors([[10, 17], [24, 6]], [[3, 5], [18, 1]])
+    predictions = model.predict_segments(self.tokens, self.lengths, anchors)
+    steps, predicted = predictions['reconstruction']
+    self.assertEqual(predicted.shape, (self.L - 1, 4, 1))
+    # Row 1 is example 0's second anchor, 17: tokens 12..16 are predicted.
+    self.assertAllEqual(steps[:, 1], range(12, 17))
+    steps, predicted = predictions['prediction']
+    self.assertEqual(predicted.shape, (self.L, 4, 1))
+    self.assertAllEqual(steps[:, 2], range(18, 24))
+
   def test_invalid_anchors_are_masked(self):
     model = self._model()
     anchors = {'reconstruction': (tf.constant([[10], [12]]),

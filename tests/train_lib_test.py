@@ -134,6 +134,23 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(trainer.step, 6)
     self.assertNotAllClose(_weights(trainer)[0], restored[0])
 
+  def test_segment_images_for_image_data(self):
+    npz = os.path.join(self.create_tempdir().full_path, 'tiny.npz')
+    testing.write_tiny_npz(npz, side=4)
+    config = testing.TINY_CONFIG.replace(dataset=f'npz:{npz}',
+                                         model='rp_lstm')
+    trainer = train_lib.load_run(config, self.workdir)
+    images = trainer.segment_images(num_examples=3)
+    self.assertEqual(set(images), {'segments/reconstruction',
+                                   'segments/prediction'})
+    for batch in images.values():
+      self.assertEqual(batch.shape, (3, 4, 9, 1))
+      # The left half is the original image.
+      self.assertAllEqual(batch[:, :, :4, 0],
+                          trainer.data.test.tokens[:3, :, 0].reshape(3, 4, 4))
+    text_like = train_lib.Trainer(config, self.workdir, self.data)
+    self.assertEqual(text_like.segment_images(), {})
+
   def test_resumed_data_order_continues_the_stream(self):
     split = self.data.train
     stream = input_pipeline.train_dataset(split, 4, seed=7)
