@@ -1,52 +1,70 @@
 r"""Trains a model: `python -m r_lstm.train --workdir=DIR [--preset=demo]`.
 
-Flags left unset keep the preset's value (see `r_lstm.configs.PRESETS`).
-Re-running the same command resumes from the workdir's latest checkpoint.
+Every field of `r_lstm.configs.Config` is a flag of the same name; flags left
+unset keep the preset's value (see `r_lstm.configs.PRESETS`). Re-running the
+same command resumes from the workdir's latest checkpoint.
 """
+
+import dataclasses
+import typing
 
 from absl import app
 from absl import flags
 
 from r_lstm import cli, configs, train_lib
 
+FIELD_HELP = {
+    'dataset': 'mnist5k (offline) or npz:PATH.',
+    'data_dir': 'Directory of TFDS-style data.',
+    'image_size': 'Resize images to S x S pixels (S * S steps).',
+    'model': f'One of {", ".join(configs.MODELS)}.',
+    'bptt': 'Supervised gradient reaches the last K steps; K >= sequence '
+            'length is full backpropagation.',
+    'embed_dim': 'Embedding size per channel.',
+    'lstm_units': 'Main LSTM size.',
+    'head_units': 'Feed-forward head sizes, e.g. 256,256.',
+    'aux_length': 'l: tokens each anchor reconstructs (r) or predicts (p).',
+    'aux_bptt': 'Steps before the anchor the reconstruction gradient reaches '
+                'in the main LSTM.',
+    'num_anchors': 'Anchors per example per update.',
+    'aux_weight': 'Weight of the auxiliary losses.',
+    'pretrain_steps': 'First updates train the auxiliary losses alone.',
+    'decoder_units': 'Decoder LSTM size.',
+    'decoder_layers': 'Decoder LSTM layers.',
+    'decoder_head_units': 'Decoder head sizes, e.g. 256,256.',
+    'decoder_init': 'auto (copy when sizes match) or project (learned linear '
+                    'maps) for the decoder start.',
+    'optimizer': f'One of {", ".join(configs.OPTIMIZERS)}.',
+    'learning_rate': 'Learning rate.',
+    'clip_norm': 'Global gradient-norm clip (0: off).',
+    'batch_size': 'Global batch size.',
+    'eval_batch_size': 'Evaluation batch size.',
+    'train_steps': 'Total number of updates.',
+    'steps_per_loop': 'Updates per tf.function call and per progress line.',
+    'eval_every': 'Evaluate every N updates.',
+    'checkpoint_every': 'Checkpoint every N updates.',
+    'max_checkpoints': 'Checkpoints kept in the workdir.',
+    'seed': 'Random seed.',
+}
+_DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
+                   str: flags.DEFINE_string, tuple: flags.DEFINE_list}
+
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, summaries, '
                     'metrics.jsonl and config.json.')
 flags.DEFINE_string('preset', 'default',
                     f'Named config: {", ".join(sorted(configs.PRESETS))}.')
-flags.DEFINE_string('dataset', None, 'mnist5k (offline) or npz:PATH.')
-flags.DEFINE_string('data_dir', None, 'Directory of TFDS-style data.')
-flags.DEFINE_integer('image_size', None, 'Resize images to S x S pixels.')
-flags.DEFINE_string('model', None, f'One of {", ".join(configs.MODELS)}.')
-flags.DEFINE_integer('bptt', None, 'Supervised gradient reaches the last K '
-                     'steps; K >= sequence length is full backpropagation.')
-flags.DEFINE_integer('embed_dim', None, 'Embedding size per channel.')
-flags.DEFINE_integer('lstm_units', None, 'Main LSTM size.')
-flags.DEFINE_list('head_units', None, 'Feed-forward head sizes, e.g. 256,256.')
-flags.DEFINE_integer('aux_length', None, 'l: tokens each anchor reconstructs '
-                     '(r_lstm) or predicts (p_lstm).')
-flags.DEFINE_integer('aux_bptt', None, 'Steps before the anchor the '
-                     'reconstruction gradient reaches in the main LSTM.')
-flags.DEFINE_integer('num_anchors', None, 'Anchors per example per update.')
-flags.DEFINE_float('aux_weight', None, 'Weight of the auxiliary losses.')
-flags.DEFINE_integer('pretrain_steps', None,
-                     'First updates train the auxiliary losses alone.')
-flags.DEFINE_integer('decoder_units', None, 'Decoder LSTM size.')
-flags.DEFINE_integer('decoder_layers', None, 'Decoder LSTM layers.')
-flags.DEFINE_list('decoder_head_units', None, 'Decoder head sizes.')
-flags.DEFINE_string('decoder_init', None, 'auto (copy when sizes match) or '
-                    'project (learned linear maps) for the decoder start.')
-flags.DEFINE_string('optimizer', None,
-                    f'One of {", ".join(configs.OPTIMIZERS)}.')
-flags.DEFINE_float('learning_rate', None, 'Learning rate.')
-flags.DEFINE_float('clip_norm', None, 'Global gradient-norm clip (0: off).')
-flags.DEFINE_integer('batch_size', None, 'Global batch size.')
-flags.DEFINE_integer('eval_batch_size', None, 'Evaluation batch size.')
-flags.DEFINE_integer('train_steps', None, 'Total number of updates.')
-flags.DEFINE_integer('steps_per_loop', None,
-                     'Updates per tf.function call and per progress line.')
-flags.DEFINE_integer('eval_every', None, 'Evaluate every N updates.')
-flags.DEFINE_integer('checkpoint_every', None, 'Checkpoint every N updates.')
-flags.DEFINE_integer('seed', None, 'Random seed.')
+
+
+def _define_config_flags():
+  """One flag per Config field, typed after its annotation."""
+  for field in dataclasses.fields(configs.Config):
+    kind = typing.get_origin(field.type) or field.type  # Tuple[int] -> tuple
+    if kind is typing.Union:  # Optional[X] -> X
+      kind = typing.get_args(field.type)[0]
+    _DEFINE_BY_TYPE[kind](field.name, None, FIELD_HELP[field.name])
+
+
+_define_config_flags()
 
 FLAGS = flags.FLAGS
 
@@ -54,15 +72,17 @@ FLAGS = flags.FLAGS
 def config_from_flags() -> configs.Config:
   config = configs.preset(FLAGS.preset)
   overrides = {}
-  for field in configs.Config.__dataclass_fields__:
-    if field in FLAGS and FLAGS[field].value is not None:
-      overrides[field] = FLAGS[field].value
-  for name in ('head_units', 'decoder_head_units'):
-    if name in overrides:
+  for field in dataclasses.fields(configs.Config):
+    value = FLAGS[field.name].value
+    if value is None:
+      continue
+    if isinstance(field.default, tuple):
       try:
-        overrides[name] = tuple(int(n) for n in overrides[name])
+        value = tuple(int(n) for n in value)
       except ValueError:
-        raise configs.UsageError(f'--{name} takes integers, e.g. 256,256')
+        raise configs.UsageError(
+            f'--{field.name} takes integers, e.g. 256,256') from None
+    overrides[field.name] = value
   return config.replace(**overrides)
 
 

@@ -125,8 +125,8 @@ class Trainer:
       scores = self.model.objectives(tokens, lengths, labels,
                                      self._sample_anchors(lengths), supervised)
       per_example = tf.add_n([
-          (1.0 if name == 'supervised' else self.config.aux_weight) * loss
-          for name, (loss, _) in scores.items()])
+          (1.0 if name == 'supervised' else self.config.aux_weight) * losses
+          for name, (losses, _) in scores.items()])
       loss = tf.reduce_sum(per_example) / self.config.batch_size
     grads = tape.gradient(loss, variables)
     # While pretraining, the classifier head gets no gradient: leave it be.
