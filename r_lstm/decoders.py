@@ -12,7 +12,8 @@ from typing import Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import encoders, unroll
+from r_lstm import encoders, heads, unroll
+from r_lstm import losses as losses_lib
 
 DECODER_INITS = ('auto', 'project')
 
@@ -27,12 +28,7 @@ def token_losses(logits: tf.Tensor, targets: tf.Tensor):
   Returns:
     (loss (N,), accuracy (N,)).
   """
-  targets = tf.cast(targets, tf.int32)
-  losses = keras.losses.sparse_categorical_crossentropy(
-      targets, logits, from_logits=True)
-  correct = tf.cast(
-      tf.equal(tf.argmax(logits, -1, output_type=tf.int32), targets),
-      tf.float32)
+  losses, correct = losses_lib.cross_entropy_and_correct(targets, logits)
   return (tf.reduce_mean(losses, axis=[0, 2]),
           tf.reduce_mean(correct, axis=[0, 2]))
 
@@ -52,10 +48,8 @@ class AuxiliaryDecoder(keras.layers.Layer):
     self.units = units
     self.upper_cells = [unroll.LSTMCell(units, units, name=f'lstm_{i + 1}')
                         for i in range(num_layers - 1)]
-    self.head = keras.Sequential(
-        [keras.layers.Dense(n, activation='relu') for n in head_units]
-        + [keras.layers.Dense(channels * vocab_size)], name='head')
-    self.head.build((None, units))
+    self.head = heads.feed_forward(head_units, channels * vocab_size, units,
+                                   name='head')
 
   def _logits(self, bottom_cell: unroll.LSTMCell, projected: tf.Tensor,
               bottom_state: unroll.State) -> tf.Tensor:

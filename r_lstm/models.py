@@ -16,7 +16,7 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import decoders, encoders, unroll
+from r_lstm import decoders, encoders, heads, losses, unroll
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
 
@@ -46,10 +46,8 @@ class SequenceClassifier(keras.Model):
     self.aux_bptt = aux_bptt
     self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
                                       lstm_units, name='encoder')
-    self.head = keras.Sequential(
-        [keras.layers.Dense(n, activation='relu') for n in head_units]
-        + [keras.layers.Dense(num_classes)], name='head')
-    self.head.build((None, lstm_units))
+    self.head = heads.feed_forward(head_units, num_classes, lstm_units,
+                                   name='head')
     self.reconstructor = self.predictor = None
     if reconstruction:
       self.reconstructor = decoders.ReconstructionDecoder(
@@ -141,12 +139,8 @@ class SequenceClassifier(keras.Model):
     for name, window, result in zip(names, windows, results):
       if name == 'supervised':
         logits = self.head(result[0])
-        correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                           tf.cast(labels, tf.int32))
         outputs[name] = _Objective(
-            (keras.losses.sparse_categorical_crossentropy(
-                labels, logits, from_logits=True),
-             tf.cast(correct, tf.float32)), logits, None)
+            losses.cross_entropy_and_correct(labels, logits), logits, None)
         continue
       # Token j of a row's segment sits at step end - l + j (reconstruction:
       # the l steps before the anchor) or end - l + 1 + j (prediction: the

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from r_lstm import anchors, configs, input_pipeline, models, reporting
+from r_lstm import losses as losses_lib
 from r_lstm.configs import Config, UsageError
 
 CONFIG_FILE = 'config.json'
@@ -205,11 +206,9 @@ class Trainer:
   def _eval_step(self, batch) -> Dict[str, tf.Tensor]:
     tokens, lengths, labels = batch
     logits = self.model(tokens, lengths, training=False)
-    losses = keras.losses.sparse_categorical_crossentropy(
-        labels, logits, from_logits=True)
-    correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+    losses, correct = losses_lib.cross_entropy_and_correct(labels, logits)
     return {'loss_sum': tf.reduce_sum(losses),
-            'correct': tf.reduce_sum(tf.cast(correct, tf.float32)),
+            'correct': tf.reduce_sum(correct),
             'count': tf.cast(tf.size(labels), tf.float32)}
 
   @tf.function(reduce_retracing=True)
