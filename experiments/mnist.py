@@ -31,7 +31,12 @@ EXPERIMENTS = {
              aux_length=200, aux_bptt=300, decoder_units=256,
              decoder_layers=2, optimizer='adam', learning_rate=1e-3,
              clip_norm=1.0),
-        {'lstm_k300': dict(model='lstm'), 'r_lstm_k300': dict(model='r_lstm')}),
+        {'lstm_k300': dict(model='lstm'),
+         # Teacher-forced decoder: it learns to ignore the anchor state.
+         'r_lstm_k300': dict(model='r_lstm'),
+         # Decoder fed only the first element: the anchor state must carry
+         # the segment.
+         'r_lstm_k300_unfed': dict(model='r_lstm', decoder_feed_rate=0.0)}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),

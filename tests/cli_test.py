@@ -2,12 +2,17 @@
 
 import glob
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 from absl.testing import parameterized
+import numpy as np
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
+from r_lstm import import_arrays, train_lib
 from tests import testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,8 +76,19 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
                      r'step 6: test accuracy [01]\.\d{4} loss .* over 10 '
                      r'examples')
 
+  def test_bad_input_fails_in_one_line_and_keeps_the_workdir_unprepared_tfds(
+      self):
+    empty = os.path.join(self.tmp, 'empty_tfds')
+    os.makedirs(empty)
+    result = run('r_lstm.train', f'--workdir={self.workdir}',
+                 '--dataset=mnist', f'--data_dir={empty}', '--train_steps=2')
+    self.assertFailedWith(result, 'r_lstm.train',
+                          f'not prepared in {empty}.*never downloads')
+    self.assertFalse(os.path.exists(self.workdir))
+
   @parameterized.named_parameters(
       ('unknown_dataset', ['--dataset=mnst'], "unknown dataset 'mnst'"),
+      ('zero_max_length', ['--max_length=0'], '--max_length must be a posit'),
       ('unknown_model', ['--model=gru'], "unknown model 'gru'"),
       ('zero_bptt', ['--bptt=0'], '--bptt must be a positive integer'),
       ('zero_batch', ['--batch_size=0'], '--batch_size must be a positive'),
@@ -89,7 +105,9 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
       ('pretrain_without_aux', ['--pretrain_steps=5'],
        '--pretrain_steps needs an auxiliary loss'),
       ('unknown_decoder_init', ['--model=r_lstm', '--decoder_init=zeros'],
-       "unknown decoder_init 'zeros'"))
+       "unknown decoder_init 'zeros'"),
+      ('feed_rate_above_one', ['--model=r_lstm', '--decoder_feed_rate=1.5'],
+       r'--decoder_feed_rate must be in \[0, 1\]'))
   def test_bad_input_fails_in_one_line_and_keeps_the_workdir(
       self, flags, message):
     os.makedirs(self.workdir)
@@ -123,6 +141,66 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(errors, 1, msg=result.stderr[-3000:])
     self.assertRegex(errors[0], message)
     self.assertNotIn('Traceback', result.stderr)
+
+
+class DatasetsCliTest(tf.test.TestCase, parameterized.TestCase):
+  """Every kind of dataset trains a few updates from the command line."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = tempfile.mkdtemp()
+    cls.tfds_dir = os.path.join(cls.tmp, 'tfds')
+    rng = np.random.RandomState(0)
+    for name, shape in (('mnist', (28, 28)), ('cifar10', (32, 32, 3))):
+      npz = os.path.join(cls.tmp, f'{name}.npz')
+      np.savez(npz, **{
+          f'x_{split}': rng.randint(0, 256, (n, *shape)).astype(np.uint8)
+          for split, n in (('train', 8), ('test', 5))},
+               y_train=np.arange(8) % 10, y_test=np.arange(5) % 10)
+      import_arrays.import_arrays(name, npz, cls.tfds_dir)
+    cls.text_dir = os.path.join(cls.tmp, 'dbpedia_csv')
+    testing.write_files(cls.text_dir, {
+        'train.csv': testing.TRAIN_CSV * 2,
+        'test.csv': testing.TEST_CSV,
+        'classes.txt': testing.CLASSES})
+
+  @parameterized.named_parameters(
+      ('mnist', 'mnist', ['--image_size=4'], 5),
+      ('pmnist', 'pmnist', ['--image_size=4'], 5),
+      ('cifar10', 'cifar10', ['--image_size=4', '--model=r_lstm',
+                              '--aux_length=6'], 5),
+      ('tfds_name', 'tfds:cifar10', ['--image_size=3', '--grayscale'], 5),
+      ('dbpedia', 'dbpedia', ['--max_length=12', '--model=p_lstm',
+                              '--aux_length=4'], 2),
+      ('textcsv', 'textcsv:{text_dir}', [], 2))
+  def test_trains_and_evaluates(self, dataset, flags, num_test):
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    data_dir = self.text_dir if dataset == 'dbpedia' else self.tfds_dir
+    result = run('r_lstm.train', f'--workdir={workdir}',
+                 f'--dataset={dataset.format(text_dir=self.text_dir)}',
+                 f'--data_dir={data_dir}', *TINY_FLAGS, '--train_steps=2',
+                 '--decoder_units=6', '--decoder_head_units=6', *flags)
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    self.assertIn(f'after 2 updates: ', result.stdout)
+    self.assertIn(f'({num_test} examples)', result.stdout)
+    recorded = os.path.join(workdir, 'permutation.npy')
+    self.assertEqual(os.path.isfile(recorded), dataset == 'pmnist')
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.tmp)
+    super().tearDownClass()
+
+  def test_stanford_dogs_mocked(self):
+    config = train_lib.configs.Config(
+        dataset='stanford_dogs', image_size=4, batch_size=4, embed_dim=4,
+        lstm_units=8, head_units=(8,), bptt=3, train_steps=2,
+        steps_per_loop=2, eval_every=2, checkpoint_every=2)
+    with tfds.testing.mock_data(num_examples=6):
+      results = train_lib.train_and_evaluate(
+          config, os.path.join(self.create_tempdir().full_path, 'run'))
+    self.assertEqual(results['examples'], 6)
 
 
 if __name__ == '__main__':

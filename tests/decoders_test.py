@@ -58,6 +58,49 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
                             axis=(0, 2))
     self.assertAllClose(accuracy, want_accuracy)
 
+  @parameterized.parameters(False, True)
+  def test_unfed_steps_read_no_input(self, use_function):
+    decoder = self._reconstructor()
+    # Step 0 is listed as unfed but must read element 0 regardless.
+    feed = tf.constant([[False] * N, [True] * N] + [[False] * N] * (L - 4)
+                       + [[True, False, True]])
+    run = tf.function(decoder.call) if use_function else decoder.call
+    _, _, logits = run(self.state, self.segment, feed)
+    h, c = (decoder.init_maps[0](self.state[0]),
+            decoder.init_maps[1](self.state[1]))
+    read = decoder.bottom.projector()(self.segment[:-1])
+    feed = feed.numpy()
+    feed[0] = True
+    projected = tf.where(feed[:, :, None], read, decoder.bottom.cell.bias)
+    self.assertAllClose(logits, reference_logits(
+        decoder, decoder.bottom.cell, projected, (h, c)), atol=1e-5)
+
+  def test_unfed_reconstruction_depends_only_on_state_and_first_element(
+      self):
+    decoder = self._reconstructor()
+    unfed = tf.zeros([L - 1, N], tf.bool)
+    _, _, logits = decoder(self.state, self.segment, unfed)
+    changed = tf.concat([self.segment[:1], (self.segment[1:] + 1) % VOCAB],
+                        axis=0)
+    _, _, same = decoder(self.state, changed, unfed)
+    self.assertAllClose(logits, same)
+    _, _, fed = decoder(self.state, changed)
+    self.assertNotAllClose(logits, fed)
+    _, _, other_state = decoder((self.state[0] + 1, self.state[1]),
+                                self.segment, unfed)
+    self.assertNotAllClose(logits, other_state)
+
+  @parameterized.parameters(0.0, 0.3, 1.0)
+  def test_feed_mask_rate_and_determinism(self, rate):
+    seed = tf.constant([3, 4], tf.int64)
+    mask = decoders.feed_mask(400, 50, rate, seed)
+    self.assertEqual(mask.shape, (400, 50))
+    self.assertAllEqual(mask, decoders.feed_mask(400, 50, rate, seed))
+    self.assertNear(np.mean(mask.numpy()), rate, 0.01)
+    if 0 < rate < 1:
+      self.assertNotAllEqual(mask, decoders.feed_mask(
+          400, 50, rate, tf.constant([3, 5], tf.int64)))
+
   def test_equal_sizes_copy_the_main_state(self):
     state = (tf.random.normal([N, UNITS]), tf.random.normal([N, UNITS]))
     decoder = self._reconstructor(main_units=UNITS)

@@ -1,5 +1,7 @@
 """Tiny datasets and configs shared by the tests."""
 
+import os
+
 import numpy as np
 
 from r_lstm import configs, input_pipeline
@@ -38,3 +40,20 @@ def write_tiny_npz(path, num_train=24, num_test=10, side=4):
     arrays[f'y_{split}'] = (images[:, -1, -1] > 127).astype(np.uint8)
   np.savez(path, **arrays)
   return arrays
+
+
+# Character-level CSV in the DBpedia layout: quotes, commas and a newline
+# inside fields, and non-ASCII text.
+TRAIN_CSV = (
+    '"1","Title one","Plain content."\n'
+    '"3","Comma, inside","He said ""hi"", then left."\n'
+    '"2","Zürich","Line one\nline two — ok"\n')
+TEST_CSV = '"2","T","c"\n"1","Ab","Cd"\n'
+CLASSES = 'Company\nSchool\nArtist\n'
+
+
+def write_files(directory, files):
+  os.makedirs(directory, exist_ok=True)
+  for name, text in files.items():
+    with open(os.path.join(directory, name), 'w', encoding='utf-8') as f:
+      f.write(text)

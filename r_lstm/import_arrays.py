@@ -1,0 +1,92 @@
+r"""Builds a standard TFDS data directory from local arrays, offline.
+
+  python -m r_lstm.import_arrays --name=mnist \
+      --npz=../shared/datasets/mnist.npz --data_dir=~/tensorflow_datasets
+
+For machines without network: the arrays (keras layout: x_train, y_train,
+x_test, y_test) are written under the registered name, version and features
+of the TFDS dataset `--name` (an image, a label and optional text ids), so
+that afterwards
+`tfds.load(NAME, data_dir=DIR)` and `r_lstm.train --dataset=NAME
+--data_dir=DIR` read them like a download. Images are checked against the
+dataset's image shape and labels against its classes first; nothing is
+written when they do not fit. Examples keep the order of the arrays.
+"""
+
+import numpy as np
+from absl import app
+from absl import flags
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from r_lstm import cli, input_pipeline, tfds_data
+from r_lstm.configs import UsageError
+
+flags.DEFINE_string('name', None, 'Registered TFDS image-classification '
+                    'dataset to write, e.g. mnist, cifar10.')
+flags.DEFINE_string('npz', None, 'Keras-layout arrays: x_train, y_train, '
+                    'x_test, y_test.')
+flags.DEFINE_string('data_dir', None, 'TFDS data directory to write into.')
+
+FLAGS = flags.FLAGS
+
+
+def import_arrays(name: str, npz: str, data_dir: str) -> str:
+  """Writes the arrays of `npz` as TFDS dataset `name` under `data_dir`;
+  returns the directory of the written version."""
+  if not data_dir:
+    raise UsageError('--data_dir is required: the TFDS directory to write')
+  registered = tfds_data.builder(name, data_dir)
+  info = registered.info
+  image_key, label_key = tfds_data.image_and_label_keys(info)
+  want_shape = info.features[image_key].shape
+  num_classes = info.features[label_key].num_classes
+  # Text features besides the two (cifar10's 'id') get '<split>_<index>'.
+  ids = sorted(set(info.features.keys()) - {image_key, label_key})
+  if any(not isinstance(info.features[k], tfds.features.Text) for k in ids):
+    raise UsageError(f'{name} has features besides an image, a label and '
+                     f'text ids ({", ".join(ids)}); import_arrays writes only '
+                     'sets made of those (mnist, fashion_mnist, cifar10, ...)')
+  arrays = input_pipeline.read_npz(npz)
+  splits = {}
+  for split in ('train', 'test'):
+    images, labels = arrays[f'x_{split}'], arrays[f'y_{split}']
+    if images.ndim == 3:
+      images = images[..., np.newaxis]
+    fits = images.ndim == 4 and all(
+        want is None or want == got
+        for want, got in zip(want_shape, images.shape[1:]))
+    if images.dtype != np.uint8 or not fits:
+      raise UsageError(f'{npz}: x_{split} has shape {images.shape} '
+                       f'{images.dtype}; {name} needs uint8 images of shape '
+                       f'{want_shape}')
+    if (labels.ndim != 1 or len(labels) != len(images)
+        or not np.issubdtype(labels.dtype, np.integer)
+        or labels.min() < 0 or labels.max() >= num_classes):
+      raise UsageError(f'{npz}: y_{split} must hold one label in '
+                       f'0..{num_classes - 1} per image')
+    columns = {image_key: images, label_key: labels.astype(np.int64)}
+    for key in ids:
+      columns[key] = np.array([f'{split}_{i:05d}' for i in range(len(images))])
+    splits[split] = tf.data.Dataset.from_tensor_slices(columns)
+  stored = tfds.dataset_builders.store_as_tfds_dataset(
+      name=name, version=str(info.version),
+      features=info.features,
+      split_datasets=splits, data_dir=data_dir, disable_shuffling=True)
+  return str(stored.data_dir)
+
+
+@cli.usage_errors_exit('r_lstm.import_arrays')
+def main(argv):
+  if len(argv) > 1:
+    raise UsageError(f'unexpected arguments {argv[1:]}')
+  for flag in ('name', 'npz'):
+    if not FLAGS[flag].value:
+      raise UsageError(f'--{flag} is required')
+  written = import_arrays(FLAGS.name, FLAGS.npz, FLAGS.data_dir)
+  print(f'Wrote {FLAGS.name} to {written}; train with --dataset={FLAGS.name} '
+        f'--data_dir={FLAGS.data_dir}')
+
+
+if __name__ == '__main__':
+  app.run(main)
