@@ -7,11 +7,17 @@ library never reads flags: `r_lstm.train` builds a `Config` and passes it on.
 import dataclasses
 import json
 import os
+import tempfile
 from typing import Optional, Tuple
 
 
 class UsageError(ValueError):
   """A bad flag, file or directory; the message says how to fix it."""
+
+
+class NonFiniteError(RuntimeError):
+  """Training produced a non-finite loss, gradient or weight; the message
+  names the update and the last good checkpoint."""
 
 
 # Model name -> auxiliary objectives it trains with.
@@ -74,6 +80,8 @@ class Config:
       end).
     max_checkpoints: checkpoints kept in the workdir.
     seed: seeds weights, data order and TensorFlow ops.
+    deterministic: enable TensorFlow op determinism, so that a run killed
+      and resumed ends bit for bit where an uninterrupted run ends.
   """
   dataset: str = 'mnist5k'
   data_dir: Optional[str] = None
@@ -107,6 +115,7 @@ class Config:
   checkpoint_every: int = 1000
   max_checkpoints: int = 3
   seed: int = 0
+  deterministic: bool = False
 
   def replace(self, **changes) -> 'Config':
     return dataclasses.replace(self, **changes)
@@ -115,11 +124,26 @@ class Config:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
   @classmethod
-  def from_json(cls, text: str) -> 'Config':
-    fields = json.loads(text)
-    for name in ('head_units', 'decoder_head_units'):
-      fields[name] = tuple(fields[name])
-    return cls(**fields)
+  def from_json(cls, text: str, source: str = 'config') -> 'Config':
+    """Parses `to_json` output; UsageError naming `source` when it is not
+    a run config (plain JSON: nothing is executed or unpickled)."""
+    try:
+      fields = json.loads(text)
+    except ValueError as error:
+      raise UsageError(f'{source} is not valid JSON: {error}') from None
+    names = {field.name for field in dataclasses.fields(cls)}
+    if not isinstance(fields, dict) or set(fields) - names:
+      unknown = sorted(set(fields) - names) if isinstance(fields, dict) else []
+      raise UsageError(f'{source} is not an r_lstm run config (unknown '
+                       f'fields {unknown})')
+    try:
+      for name in ('head_units', 'decoder_head_units'):
+        if name in fields:
+          fields[name] = tuple(fields[name])
+      return cls(**fields)
+    except TypeError as error:
+      raise UsageError(f'{source} is not an r_lstm run config: '
+                       f'{error}') from None
 
 
 PRESETS = {
@@ -132,6 +156,23 @@ PRESETS = {
                    batch_size=32, train_steps=4000, steps_per_loop=50,
                    eval_every=1000, checkpoint_every=1000),
 }
+
+
+# Fields a resumed run may change: how long it runs and how it reports, not
+# what it trains.
+RESUMABLE_FIELDS = frozenset({
+    'train_steps', 'steps_per_loop', 'eval_every', 'checkpoint_every',
+    'max_checkpoints', 'eval_batch_size', 'data_dir', 'deterministic'})
+
+
+def differences(saved: Config, new: Config) -> Tuple[str, ...]:
+  """'field: saved -> new' for each field a resumed run must keep."""
+  return tuple(
+      f'{field.name}: {getattr(saved, field.name)!r} -> '
+      f'{getattr(new, field.name)!r}'
+      for field in dataclasses.fields(Config)
+      if field.name not in RESUMABLE_FIELDS
+      and getattr(saved, field.name) != getattr(new, field.name))
 
 
 def preset(name: str) -> Config:
@@ -206,3 +247,14 @@ def check_workdir(workdir: str) -> None:
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise UsageError(f'--workdir={workdir} is a file, not a directory; '
                      'pass a new or existing directory')
+  # The workdir, or the nearest directory above it that exists, must take
+  # new files (tried for real: permission bits do not bind root).
+  existing = os.path.abspath(workdir)
+  while not os.path.isdir(existing):
+    existing = os.path.dirname(existing)
+  try:
+    with tempfile.TemporaryFile(dir=existing):
+      pass
+  except OSError as error:
+    raise UsageError(f'--workdir={workdir}: cannot write in {existing} '
+                     f'({error.strerror}); pass a writable directory') from None

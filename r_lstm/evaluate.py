@@ -3,8 +3,6 @@ r"""Scores a run's latest checkpoint: `python -m r_lstm.evaluate --workdir=DIR`.
 The model and data are rebuilt from the `config.json` the run saved.
 """
 
-import os
-
 from absl import app
 from absl import flags
 
@@ -18,12 +16,11 @@ FLAGS = flags.FLAGS
 def evaluate_workdir(workdir: str):
   """Accuracy of the latest checkpoint in `workdir` on its evaluation split."""
   configs.check_workdir(workdir)
-  config_path = os.path.join(workdir, train_lib.CONFIG_FILE)
-  if not os.path.isfile(config_path):
-    raise configs.UsageError(f'{workdir} holds no run ({config_path} is '
-                             'missing); train with r_lstm.train first')
-  with open(config_path) as f:
-    config = configs.Config.from_json(f.read())
+  config = train_lib.read_saved_config(workdir)
+  if config is None:
+    raise configs.UsageError(
+        f'{workdir} holds no run ({train_lib.CONFIG_FILE} is missing); '
+        'train with r_lstm.train first')
   trainer = train_lib.load_run(config, workdir)
   if not trainer.restore():
     raise configs.UsageError(f'{workdir} holds no checkpoint yet')

@@ -31,6 +31,25 @@ class Reporter:
     self._last_time = None
     self._last_step = None
 
+  def discard_after(self, step: int) -> None:
+    """Drops metrics rows of steps after `step` (logged by a run that was
+    killed before its next checkpoint; a resumed run redoes those steps).
+
+    The file is rewritten atomically; TensorBoard events are append-only
+    and keep both.
+    """
+    if not os.path.exists(self._metrics_path):
+      return
+    with open(self._metrics_path) as f:
+      lines = f.readlines()
+    kept = [line for line in lines if _step_of(line) is not None
+            and _step_of(line) <= step]
+    if len(kept) != len(lines):
+      temporary = f'{self._metrics_path}.tmp'
+      with open(temporary, 'w') as f:
+        f.writelines(kept)
+      os.replace(temporary, self._metrics_path)
+
   def start(self, step: int) -> None:
     """Marks the wall-clock origin for steps/s (after restore/compile)."""
     self._last_time, self._last_step = time.monotonic(), step
@@ -70,6 +89,14 @@ class Reporter:
     if rate:
       parts.append(f'ETA {_duration((self._total_steps - step) / rate)}')
     print(' | '.join(parts), file=self._stream, flush=True)
+
+
+def _step_of(line: str):
+  """The step of a metrics row; None for a torn or empty line."""
+  try:
+    return json.loads(line)['step']
+  except (ValueError, KeyError, TypeError):
+    return None
 
 
 def segment_images(tokens: np.ndarray, steps: np.ndarray,

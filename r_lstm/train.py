@@ -52,6 +52,7 @@ FIELD_HELP = {
     'checkpoint_every': 'Checkpoint every N updates.',
     'max_checkpoints': 'Checkpoints kept in the workdir.',
     'seed': 'Random seed.',
+    'deterministic': 'Enable TensorFlow op determinism (exact resume).',
 }
 _DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
                    str: flags.DEFINE_string, tuple: flags.DEFINE_list,
@@ -59,6 +60,9 @@ _DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
 
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, summaries, '
                     'metrics.jsonl and config.json.')
+flags.DEFINE_boolean('override_config', False,
+                     'Continue a run in --workdir although its saved config '
+                     'differs from the flags (the new config is saved).')
 flags.DEFINE_string('preset', 'default',
                     f'Named config: {", ".join(sorted(configs.PRESETS))}.')
 
@@ -98,7 +102,8 @@ def config_from_flags() -> configs.Config:
 def main(argv):
   if len(argv) > 1:
     raise configs.UsageError(f'unexpected arguments {argv[1:]}')
-  train_lib.train_and_evaluate(config_from_flags(), FLAGS.workdir)
+  train_lib.train_and_evaluate(config_from_flags(), FLAGS.workdir,
+                               override_config=FLAGS.override_config)
 
 
 if __name__ == '__main__':

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from r_lstm import anchors, configs, input_pipeline, models, reporting
 from r_lstm import losses as losses_lib
-from r_lstm.configs import Config, UsageError
+from r_lstm.configs import Config, NonFiniteError, UsageError
 
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
@@ -87,6 +87,8 @@ class Trainer:
     names = [n for o in self.objectives for n in metric_names(o)]
     self.metrics = {name: keras.metrics.Mean(name=name)
                     for name in names + ['loss/total', 'grad_norm']}
+    # The update (1-based) whose loss or gradient was not finite; 0: none.
+    self._nonfinite_update = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.checkpoint = tf.train.Checkpoint(model=self.model,
                                           optimizer=self.optimizer)
     self.checkpoints = tf.train.CheckpointManager(
@@ -101,8 +103,32 @@ class Trainer:
     """Restores the latest checkpoint, if any; True when one was found."""
     latest = self.checkpoints.latest_checkpoint
     if latest:
-      self.checkpoint.restore(latest).assert_existing_objects_matched()
+      try:
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+      except (tf.errors.OpError, AssertionError, IndexError, KeyError,
+              TypeError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0][:300]
+        raise UsageError(
+            f'checkpoint {latest} cannot be restored into this model '
+            f'({reason}); it is damaged or from another architecture. Move '
+            'it away to resume from an earlier one, or use a new --workdir'
+        ) from None
     return bool(latest)
+
+  def save_checkpoint(self) -> str:
+    """Saves a checkpoint of the current step; refuses non-finite weights.
+
+    TensorFlow writes the checkpoint's files first and then replaces the
+    `checkpoint` index file atomically, so a run killed mid-save resumes
+    from the previous checkpoint.
+    """
+    for variable in self.model.variables + self.optimizer.variables:
+      if not np.all(np.isfinite(variable.numpy())):
+        raise NonFiniteError(
+            f'{variable.path} is not finite at update {self.step}; not '
+            f'saving it. Last good checkpoint: '
+            f'{self.checkpoints.latest_checkpoint}')
+    return self.checkpoints.save(checkpoint_number=self.step)
 
   @property
   def pretraining(self) -> bool:
@@ -150,9 +176,13 @@ class Trainer:
                                         use_norm=norm)
     self.optimizer.apply_gradients(
         zip([g / replicas for g in grads], variables))
+    loss_sum = tf.reduce_sum(per_example)
+    finite = tf.math.is_finite(norm) & tf.math.is_finite(
+        tf.distribute.get_replica_context().all_reduce(SUM, loss_sum))
     logs = {'count': tf.cast(tf.size(labels), tf.float32),
+            'nonfinite': 1.0 - tf.cast(finite, tf.float32),
             'grad_norm': norm / replicas,
-            'loss/total': tf.reduce_sum(per_example)}
+            'loss/total': loss_sum}
     for name, (loss, accuracy) in scores.items():
       loss_name, accuracy_name = metric_names(name)
       logs[loss_name] = tf.reduce_sum(loss)
@@ -167,6 +197,10 @@ class Trainer:
           args=(next(iterator),))
       logs = {k: self.strategy.reduce(SUM, v, axis=None)
               for k, v in logs.items()}
+      if logs.pop('nonfinite') > 0:
+        # This update's loss or gradient is not finite: stop here.
+        self._nonfinite_update.assign(self.optimizer.iterations)
+        break
       count = logs.pop('count')
       for name, value in logs.items():
         self.metrics[name].update_state(
@@ -174,8 +208,19 @@ class Trainer:
 
   def train(self, iterator, num_steps: int) -> Dict[str, float]:
     """Runs `num_steps` updates within one phase; returns the metrics
-    averaged over them."""
+    averaged over them.
+
+    Raises:
+      NonFiniteError: an update had a non-finite loss or gradient (the
+        in-memory weights are then suspect and must not be saved).
+    """
     self._train_loop(iterator, tf.constant(num_steps), not self.pretraining)
+    bad = int(self._nonfinite_update.numpy())
+    if bad:
+      raise NonFiniteError(
+          f'update {bad} has a non-finite loss or gradient; training '
+          f'stopped. Last good checkpoint: '
+          f'{self.checkpoints.latest_checkpoint or "none"}')
     results = {name: float(m.result()) for name, m in self.metrics.items()
                if float(m.count) > 0}
     for metric in self.metrics.values():
@@ -239,34 +284,62 @@ class Trainer:
 
 
 def load_run(config: Config, workdir: str,
-             strategy: Optional[tf.distribute.Strategy] = None) -> Trainer:
+             strategy: Optional[tf.distribute.Strategy] = None,
+             override_config: bool = False) -> Trainer:
   """Checks config, workdir and data, then builds the run's Trainer.
 
   Everything that can be wrong with the inputs is checked here, before
-  anything is written to the workdir.
+  anything is written to the workdir. A workdir that already holds a run
+  must be resumed with the same config, up to `configs.RESUMABLE_FIELDS`,
+  unless `override_config`.
   """
   configs.validate(config)
   configs.check_workdir(workdir)
+  saved = read_saved_config(workdir)
+  if saved is not None and not override_config:
+    changed = configs.differences(saved, config)
+    if changed:
+      raise UsageError(
+          f'{workdir} holds a run with another config ({"; ".join(changed)}); '
+          'rerun with its flags, use a new --workdir, or pass '
+          '--override_config to continue it with the new one')
+  if config.deterministic:
+    tf.config.experimental.enable_op_determinism()
   data = input_pipeline.load(config, workdir)
   return Trainer(config, workdir, data, strategy)
 
 
+def read_saved_config(workdir: str) -> Optional[Config]:
+  """The config a run saved in `workdir`, or None when there is none."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      text = f.read()
+  except OSError as error:
+    raise UsageError(f'cannot read {path}: {error.strerror}') from None
+  return configs.Config.from_json(text, source=path)
+
+
 def train_and_evaluate(config: Config, workdir: str,
-                       strategy: Optional[tf.distribute.Strategy] = None
-                       ) -> Dict[str, float]:
+                       strategy: Optional[tf.distribute.Strategy] = None,
+                       override_config: bool = False) -> Dict[str, float]:
   """Trains to `config.train_steps`, resuming from the workdir's latest
   checkpoint, and returns the final evaluation."""
-  trainer = load_run(config, workdir, strategy)
+  trainer = load_run(config, workdir, strategy, override_config)
+  resumed = trainer.restore()  # Before writing: a bad checkpoint stops here.
   os.makedirs(workdir, exist_ok=True)
-  config_path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(config_path):
-    with open(config_path, 'w') as f:
-      f.write(config.to_json())
+  saved = read_saved_config(workdir)
+  if saved != config:  # A new run, or continued with changed fields.
+    _write_atomically(os.path.join(workdir, CONFIG_FILE), config.to_json())
   input_pipeline.record_permutation(trainer.data, workdir)
-  if trainer.restore():
+  if resumed:
     print(f'Resumed from {trainer.checkpoints.latest_checkpoint} '
           f'at step {trainer.step}.', flush=True)
   reporter = reporting.Reporter(workdir, config.train_steps)
+  # Rows a killed run logged after its last checkpoint are redone now.
+  reporter.discard_after(trainer.step)
   iterator = trainer.train_iterator()
   reporter.start(trainer.step)
   results = None
@@ -286,13 +359,20 @@ def train_and_evaluate(config: Config, workdir: str,
       reporter.write_images(step, trainer.segment_images())
       reporter.start(step)  # Evaluation time is not training speed.
     if done or _crossed(previous, step, config.checkpoint_every):
-      trainer.checkpoints.save(checkpoint_number=step)
+      trainer.save_checkpoint()
   if results is None:  # Resumed a finished run: evaluate what it left.
     results = trainer.evaluate()
   print(f'Final {trainer.data.test_split_name} accuracy of {config.dataset} '
         f'after {trainer.step} updates: {results["accuracy"]:.4f} '
         f'({int(results["examples"])} examples)', flush=True)
   return results
+
+
+def _write_atomically(path: str, text: str) -> None:
+  temporary = f'{path}.tmp'
+  with open(temporary, 'w') as f:
+    f.write(text)
+  os.replace(temporary, path)
 
 
 def _crossed(previous: int, step: int, every: int) -> bool:

@@ -3,8 +3,6 @@
 import glob
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 from absl.testing import parameterized
@@ -14,30 +12,6 @@ import tensorflow_datasets as tfds
 
 from r_lstm import import_arrays, train_lib
 from tests import testing
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_FLAGS = ['--batch_size=4', '--embed_dim=4', '--lstm_units=8',
-              '--head_units=8', '--bptt=3', '--steps_per_loop=2',
-              '--eval_every=2', '--checkpoint_every=2']
-
-
-def run(module, *args):
-  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=300)
-
-
-def snapshot(path):
-  """Every file below `path` (or `path` itself) with its bytes."""
-  if os.path.isfile(path):
-    with open(path, 'rb') as f:
-      return {path: f.read()}
-  files = {}
-  for name in glob.glob(os.path.join(path, '**'), recursive=True):
-    if os.path.isfile(name):
-      with open(name, 'rb') as f:
-        files[name] = f.read()
-  return files
 
 
 class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
@@ -54,8 +28,8 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_trains_checkpoints_resumes_and_evaluates(self):
     args = [f'--workdir={self.workdir}', f'--dataset=npz:{self.npz}',
-            *TINY_FLAGS]
-    first = run('r_lstm.train', *args, '--train_steps=4')
+            *testing.TINY_FLAGS]
+    first = testing.run_module('r_lstm.train', *args, '--train_steps=4')
     self.assertSucceeded(first)
     self.assertIn('Final test accuracy of npz:', first.stdout)
     self.assertIn('after 4 updates', first.stdout)
@@ -65,82 +39,16 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
     for name in ('config.json', 'metrics.jsonl'):
       self.assertTrue(os.path.isfile(os.path.join(self.workdir, name)))
 
-    second = run('r_lstm.train', *args, '--train_steps=6')
+    second = testing.run_module('r_lstm.train', *args, '--train_steps=6')
     self.assertSucceeded(second)
     self.assertRegex(second.stdout, r'Resumed from .*ckpt-4 at step 4\.')
     self.assertIn('after 6 updates', second.stdout)
 
-    scored = run('r_lstm.evaluate', f'--workdir={self.workdir}')
+    scored = testing.run_module('r_lstm.evaluate', f'--workdir={self.workdir}')
     self.assertSucceeded(scored)
     self.assertRegex(scored.stdout,
                      r'step 6: test accuracy [01]\.\d{4} loss .* over 10 '
                      r'examples')
-
-  def test_bad_input_fails_in_one_line_and_keeps_the_workdir_unprepared_tfds(
-      self):
-    empty = os.path.join(self.tmp, 'empty_tfds')
-    os.makedirs(empty)
-    result = run('r_lstm.train', f'--workdir={self.workdir}',
-                 '--dataset=mnist', f'--data_dir={empty}', '--train_steps=2')
-    self.assertFailedWith(result, 'r_lstm.train',
-                          f'not prepared in {empty}.*never downloads')
-    self.assertFalse(os.path.exists(self.workdir))
-
-  @parameterized.named_parameters(
-      ('unknown_dataset', ['--dataset=mnst'], "unknown dataset 'mnst'"),
-      ('zero_max_length', ['--max_length=0'], '--max_length must be a posit'),
-      ('unknown_model', ['--model=gru'], "unknown model 'gru'"),
-      ('zero_bptt', ['--bptt=0'], '--bptt must be a positive integer'),
-      ('zero_batch', ['--batch_size=0'], '--batch_size must be a positive'),
-      ('bad_image_size', ['--image_size=-3'], '--image_size must be a posit'),
-      ('bad_head_units', ['--head_units=a,b'], '--head_units takes integers'),
-      ('missing_npz', ['--dataset=npz:/no/such.npz'], 'does not exist'),
-      ('stray_argument', ['extra'], 'unexpected arguments'),
-      ('aux_length_too_long', ['--model=r_lstm', '--aux_length=16'],
-       '--aux_length=16 must be shorter than the sequences .* \\(16 steps\\)'),
-      ('zero_anchors', ['--model=r_lstm', '--num_anchors=0'],
-       '--num_anchors must be a positive integer'),
-      ('negative_aux_bptt', ['--model=p_lstm', '--aux_bptt=-1'],
-       '--aux_bptt must be >= 0'),
-      ('pretrain_without_aux', ['--pretrain_steps=5'],
-       '--pretrain_steps needs an auxiliary loss'),
-      ('unknown_decoder_init', ['--model=r_lstm', '--decoder_init=zeros'],
-       "unknown decoder_init 'zeros'"),
-      ('feed_rate_above_one', ['--model=r_lstm', '--decoder_feed_rate=1.5'],
-       r'--decoder_feed_rate must be in \[0, 1\]'))
-  def test_bad_input_fails_in_one_line_and_keeps_the_workdir(
-      self, flags, message):
-    os.makedirs(self.workdir)
-    with open(os.path.join(self.workdir, 'keep.txt'), 'w') as f:
-      f.write('precious')
-    before = snapshot(self.workdir)
-    result = run('r_lstm.train', f'--workdir={self.workdir}',
-                 f'--dataset=npz:{self.npz}', '--train_steps=2', *flags)
-    self.assertFailedWith(result, 'r_lstm.train', message)
-    self.assertEqual(snapshot(self.workdir), before)
-
-  def test_workdir_that_is_a_file_is_refused(self):
-    with open(self.workdir, 'w') as f:
-      f.write('not a directory')
-    before = snapshot(self.workdir)
-    result = run('r_lstm.train', f'--workdir={self.workdir}',
-                 f'--dataset=npz:{self.npz}', '--train_steps=2')
-    self.assertFailedWith(result, 'r_lstm.train', 'is a file')
-    self.assertEqual(snapshot(self.workdir), before)
-
-  def test_evaluate_without_a_run_is_refused(self):
-    os.makedirs(self.workdir)
-    result = run('r_lstm.evaluate', f'--workdir={self.workdir}')
-    self.assertFailedWith(result, 'r_lstm.evaluate', 'holds no run')
-    self.assertEqual(os.listdir(self.workdir), [])
-
-  def assertFailedWith(self, result, program, message):
-    self.assertEqual(result.returncode, 2, msg=result.stderr[-3000:])
-    errors = [line for line in result.stderr.splitlines()
-              if line.startswith(f'{program}: error:')]
-    self.assertLen(errors, 1, msg=result.stderr[-3000:])
-    self.assertRegex(errors[0], message)
-    self.assertNotIn('Traceback', result.stderr)
 
 
 class DatasetsCliTest(tf.test.TestCase, parameterized.TestCase):
@@ -177,9 +85,9 @@ class DatasetsCliTest(tf.test.TestCase, parameterized.TestCase):
   def test_trains_and_evaluates(self, dataset, flags, num_test):
     workdir = os.path.join(self.create_tempdir().full_path, 'run')
     data_dir = self.text_dir if dataset == 'dbpedia' else self.tfds_dir
-    result = run('r_lstm.train', f'--workdir={workdir}',
+    result = testing.run_module('r_lstm.train', f'--workdir={workdir}',
                  f'--dataset={dataset.format(text_dir=self.text_dir)}',
-                 f'--data_dir={data_dir}', *TINY_FLAGS, '--train_steps=2',
+                 f'--data_dir={data_dir}', *testing.TINY_FLAGS, '--train_steps=2',
                  '--decoder_units=6', '--decoder_head_units=6', *flags)
     self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
     self.assertIn(f'after 2 updates: ', result.stdout)

@@ -76,6 +76,22 @@ class NpzTest(tf.test.TestCase, parameterized.TestCase):
       ('float_images', {'x_train': np.zeros([2, 2, 2]), 'y_train': [0, 1],
                         'x_test': np.zeros([2, 2, 2]), 'y_test': [0, 1]},
        'must be uint8'),
+      ('negative_label', {'x_train': np.zeros([2, 2, 2], np.uint8),
+                          'y_train': [0, -1],
+                          'x_test': np.zeros([1, 2, 2], np.uint8),
+                          'y_test': [0]}, 'y_train has a negative label'),
+      ('label_count', {'x_train': np.zeros([2, 2, 2], np.uint8),
+                       'y_train': [0, 1, 1],
+                       'x_test': np.zeros([1, 2, 2], np.uint8),
+                       'y_test': [0]}, 'one label per x_train row'),
+      ('empty_split', {'x_train': np.zeros([2, 2, 2], np.uint8),
+                       'y_train': [0, 1],
+                       'x_test': np.zeros([0, 2, 2], np.uint8),
+                       'y_test': np.zeros([0], np.int64)},
+       'y_test must be a non-empty'),
+      ('float_tokens', {'x_train': np.zeros([2, 3]), 'y_train': [0, 1],
+                        'x_test': np.zeros([1, 3]), 'y_test': [0]},
+       'x_train must be integer tokens'),
       ('not_a_zip', b'plain text', 'not a readable .npz'))
   def test_bad_npz_is_a_usage_error(self, content, message):
     if isinstance(content, dict):

@@ -1,6 +1,9 @@
 """Tiny datasets and configs shared by the tests."""
 
+import glob
 import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -57,3 +60,31 @@ def write_files(directory, files):
   for name, text in files.items():
     with open(os.path.join(directory, name), 'w', encoding='utf-8') as f:
       f.write(text)
+
+
+# Command-line runs -------------------------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_FLAGS = ['--batch_size=4', '--embed_dim=4', '--lstm_units=8',
+              '--head_units=8', '--bptt=3', '--steps_per_loop=2',
+              '--eval_every=2', '--checkpoint_every=2']
+
+
+def run_module(module, *args):
+  """Runs `python -m module args` from the repository; returns the result."""
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
+                        env=env, capture_output=True, text=True, timeout=300)
+
+
+def snapshot(path):
+  """Every file below `path` (or `path` itself) with its bytes."""
+  if os.path.isfile(path):
+    with open(path, 'rb') as f:
+      return {path: f.read()}
+  files = {}
+  for name in glob.glob(os.path.join(path, '**'), recursive=True):
+    if os.path.isfile(name):
+      with open(name, 'rb') as f:
+        files[name] = f.read()
+  return files
