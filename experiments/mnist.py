@@ -36,7 +36,9 @@ EXPERIMENTS = {
          'r_lstm_k300': dict(model='r_lstm'),
          # Decoder fed only the first element: the anchor state must carry
          # the segment.
-         'r_lstm_k300_unfed': dict(model='r_lstm', decoder_feed_rate=0.0)}),
+         'r_lstm_k300_unfed': dict(model='r_lstm', decoder_feed_rate=0.0),
+         'r_lstm_k300_half': dict(model='r_lstm', decoder_feed_rate=0.5),
+         'r_lstm_k300_quarter': dict(model='r_lstm', decoder_feed_rate=0.25)}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),

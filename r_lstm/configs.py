@@ -26,6 +26,7 @@ MODELS = {
     'r_lstm': ('reconstruction',),
     'p_lstm': ('prediction',),
     'rp_lstm': ('reconstruction', 'prediction'),
+    'transformer': (),  # The baseline: full backpropagation, no truncation.
 }
 OPTIMIZERS = ('adam', 'rmsprop')
 
@@ -68,6 +69,10 @@ class Config:
       element after the first (1: teacher forcing; 0: it reconstructs the
       segment from the anchor state and the first element alone). Drawn
       per element and update.
+    transformer_units, transformer_layers, transformer_heads,
+      transformer_ffn_units: the `transformer` baseline's width, blocks,
+      attention heads and feed-forward width (it shares `embed_dim` and
+      `head_units` with the LSTM; `bptt` does not apply to it).
     optimizer, learning_rate, clip_norm: clip_norm bounds the global norm of
       the gradient (0 disables clipping).
     batch_size: global batch, split evenly across replicas.
@@ -104,6 +109,10 @@ class Config:
   decoder_head_units: Tuple[int, ...] = (256, 256)
   decoder_init: str = 'auto'
   decoder_feed_rate: float = 1.0
+  transformer_units: int = 64
+  transformer_layers: int = 2
+  transformer_heads: int = 4
+  transformer_ffn_units: int = 128
   optimizer: str = 'adam'
   learning_rate: float = 1e-3
   clip_norm: float = 1.0
@@ -157,6 +166,47 @@ PRESETS = {
                    eval_every=1000, checkpoint_every=1000),
 }
 
+# The cells of the paper's Table 2: dataset -> sequence length, and
+# cell -> its settings ('full' backpropagation = the sequence length).
+PAPER_DATASETS = {'mnist': 784, 'pmnist': 784, 'cifar10': 1024}
+PAPER_CELLS = {
+    'lstm_full': dict(model='lstm', bptt='full'),
+    'lstm_t300': dict(model='lstm', bptt=300),
+    'r_lstm_t300': dict(model='r_lstm', bptt=300),
+    'r_lstm_full': dict(model='r_lstm', bptt='full'),
+    'p_lstm_t300': dict(model='p_lstm', bptt=300),
+    'transformer': dict(model='transformer', bptt='full'),
+}
+# The paper's auxiliary setting: 1 anchor, l = 600, auxiliary gradient 300
+# steps; the number of updates and of pretraining updates are ours (the
+# paper gives epochs only for StanfordDogs: 20 pretraining + 100).
+PAPER_SCHEDULE = dict(batch_size=64, train_steps=100000, eval_every=5000,
+                      checkpoint_every=5000, steps_per_loop=50)
+PAPER_AUXILIARY = dict(aux_length=600, aux_bptt=300, num_anchors=1,
+                       pretrain_steps=10000)
+# `_quick`: what fits this 2-core CPU (see README): 1,500 updates of batch
+# 32, l = 200, no pretraining (the headline experiment's setting).
+QUICK_SCHEDULE = dict(batch_size=32, train_steps=1500, eval_every=500,
+                      checkpoint_every=500, steps_per_loop=25)
+QUICK_AUXILIARY = dict(aux_length=200, pretrain_steps=0)
+
+
+def _paper_presets():
+  presets = {}
+  for dataset, length in PAPER_DATASETS.items():
+    for cell, settings in PAPER_CELLS.items():
+      bptt = length if settings['bptt'] == 'full' else settings['bptt']
+      auxiliary = MODELS[settings['model']] != ()
+      paper = Config(dataset=dataset, model=settings['model'], bptt=bptt,
+                     **PAPER_SCHEDULE, **(PAPER_AUXILIARY if auxiliary else {}))
+      presets[f'{dataset}_{cell}'] = paper
+      presets[f'{dataset}_{cell}_quick'] = paper.replace(
+          **QUICK_SCHEDULE, **(QUICK_AUXILIARY if auxiliary else {}))
+  return presets
+
+
+PRESETS.update(_paper_presets())
+
 
 # Fields a resumed run may change: how long it runs and how it reports, not
 # what it trains.
@@ -196,7 +246,9 @@ def validate(config: Config) -> None:
   positive = ('bptt', 'embed_dim', 'lstm_units', 'batch_size',
               'num_anchors', 'decoder_units', 'decoder_layers',
               'eval_batch_size', 'train_steps', 'steps_per_loop',
-              'checkpoint_every', 'max_checkpoints')
+              'checkpoint_every', 'max_checkpoints', 'transformer_units',
+              'transformer_layers', 'transformer_heads',
+              'transformer_ffn_units')
   for name in positive:
     if getattr(config, name) <= 0:
       raise UsageError(f'--{name} must be a positive integer, got '
@@ -205,6 +257,10 @@ def validate(config: Config) -> None:
     if any(n <= 0 for n in getattr(config, name)):
       raise UsageError(f'--{name} must be positive, got '
                        f'{getattr(config, name)}')
+  if config.transformer_units % config.transformer_heads:
+    raise UsageError(f'--transformer_units={config.transformer_units} must be '
+                     f'divisible by --transformer_heads='
+                     f'{config.transformer_heads}')
   if config.aux_length < 2:
     raise UsageError(f'--aux_length must be at least 2, got '
                      f'{config.aux_length}')

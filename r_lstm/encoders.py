@@ -6,6 +6,16 @@ import tensorflow as tf
 from r_lstm import unroll
 
 
+def add_token_embedding(layer: keras.layers.Layer, channels: int,
+                        vocab_size: int, embed_dim: int):
+  """One (vocab_size x embed_dim) table per channel, as `layer`'s weight
+  (Keras' Embedding initialiser)."""
+  return layer.add_weight(
+      shape=(channels, vocab_size, embed_dim),
+      initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+      name='embedding')
+
+
 class TokenLSTM(keras.layers.Layer):
   """An LSTM layer that reads integer tokens through its own embeddings.
 
@@ -23,10 +33,8 @@ class TokenLSTM(keras.layers.Layer):
     super().__init__(**kwargs)
     self.vocab_size = vocab_size
     self.channels = channels
-    self.embedding = self.add_weight(
-        shape=(channels, vocab_size, embed_dim),
-        initializer=keras.initializers.RandomUniform(-0.05, 0.05),
-        name='embedding')
+    self.embedding = add_token_embedding(self, channels, vocab_size,
+                                         embed_dim)
     self.cell = unroll.LSTMCell(channels * embed_dim, units, name='lstm')
     self.built = True
 

@@ -3,6 +3,7 @@ file and the terminal."""
 
 import json
 import os
+import platform
 import sys
 import time
 from typing import Dict, TextIO
@@ -11,6 +12,24 @@ import numpy as np
 import tensorflow as tf
 
 METRICS_FILE = 'metrics.jsonl'
+HOST_SPLIT = 'host'  # metrics.jsonl rows describing the machine of a start.
+
+
+def machine_description() -> str:
+  """CPU model and count, accelerators and TensorFlow version, one line."""
+  cpu = platform.machine()
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          cpu = line.split(':', 1)[1].strip()
+          break
+  except OSError:
+    pass
+  gpus = tf.config.list_physical_devices('GPU')
+  accelerators = f', {len(gpus)} GPU' if gpus else ', no GPU'
+  return (f'{os.cpu_count()} x {cpu}{accelerators}, TensorFlow '
+          f'{tf.__version__}')
 
 
 class Reporter:
@@ -30,6 +49,12 @@ class Reporter:
     self._stream = stream
     self._last_time = None
     self._last_step = None
+
+  def write_host(self, step: int) -> None:
+    """Records the machine this (re)start runs on, for reports."""
+    with open(self._metrics_path, 'a') as f:
+      f.write(json.dumps({'step': step, 'split': HOST_SPLIT,
+                          'description': machine_description()}) + '\n')
 
   def discard_after(self, step: int) -> None:
     """Drops metrics rows of steps after `step` (logged by a run that was

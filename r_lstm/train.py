@@ -41,6 +41,10 @@ FIELD_HELP = {
     'decoder_feed_rate': 'Probability that the r-LSTM decoder reads each true '
                          'element after the first (1: teacher forcing, 0: '
                          'reconstruct from the anchor state alone).',
+    'transformer_units': 'Transformer baseline: model width.',
+    'transformer_layers': 'Transformer baseline: encoder blocks.',
+    'transformer_heads': 'Transformer baseline: attention heads.',
+    'transformer_ffn_units': 'Transformer baseline: feed-forward width.',
     'optimizer': f'One of {", ".join(configs.OPTIMIZERS)}.',
     'learning_rate': 'Learning rate.',
     'clip_norm': 'Global gradient-norm clip (0: off).',

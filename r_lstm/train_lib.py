@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from r_lstm import anchors, configs, input_pipeline, models, reporting
+from r_lstm import transformer
 from r_lstm import losses as losses_lib
 from r_lstm.configs import Config, NonFiniteError, UsageError
 
@@ -40,8 +41,16 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
   return keras.optimizers.RMSprop(config.learning_rate)
 
 
-def build_model(config: Config,
-                data: input_pipeline.SequenceData) -> models.SequenceClassifier:
+def build_model(config: Config, data: input_pipeline.SequenceData):
+  """The run's model: a `SequenceClassifier` or the Transformer baseline."""
+  if config.model == 'transformer':
+    return transformer.TransformerClassifier(
+        num_classes=data.num_classes, max_length=data.max_length,
+        vocab_size=data.vocab_size, channels=data.channels,
+        embed_dim=config.embed_dim, units=config.transformer_units,
+        layers=config.transformer_layers,
+        num_heads=config.transformer_heads,
+        ffn_units=config.transformer_ffn_units, head_units=config.head_units)
   return models.SequenceClassifier(
       num_classes=data.num_classes, vocab_size=data.vocab_size,
       channels=data.channels, embed_dim=config.embed_dim,
@@ -340,6 +349,7 @@ def train_and_evaluate(config: Config, workdir: str,
   reporter = reporting.Reporter(workdir, config.train_steps)
   # Rows a killed run logged after its last checkpoint are redone now.
   reporter.discard_after(trainer.step)
+  reporter.write_host(trainer.step)
   iterator = trainer.train_iterator()
   reporter.start(trainer.step)
   results = None

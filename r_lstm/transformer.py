@@ -1,0 +1,92 @@
+"""The Transformer baseline: a small pre-LN encoder over the whole sequence.
+
+The paper compares with "a comparable sized Transformer" and gives no more
+detail. Ours: the same per-channel token embeddings as the LSTM, projected
+to `units`, plus learned position embeddings; `layers` pre-LN blocks
+(multi-head self-attention, then a ReLU feed-forward layer, each inside a
+residual with layer normalisation first); a final layer norm; the mean over
+each example's own valid positions (padding is masked out of attention and
+of the mean); the same feed-forward classifier head as the LSTM. It always
+backpropagates through the whole sequence: truncation has no meaning here.
+"""
+
+from typing import Dict, Sequence
+
+import keras
+import tensorflow as tf
+
+from r_lstm import encoders, heads, losses
+
+
+class EncoderBlock(keras.layers.Layer):
+  """x + MHA(LN(x)), then x + FFN(LN(x))."""
+
+  def __init__(self, units: int, num_heads: int, ffn_units: int, **kwargs):
+    super().__init__(**kwargs)
+    self.attention_norm = keras.layers.LayerNormalization(name='attention_norm')
+    self.attention = keras.layers.MultiHeadAttention(
+        num_heads, units // num_heads, name='attention')
+    self.ffn_norm = keras.layers.LayerNormalization(name='ffn_norm')
+    self.ffn = keras.Sequential([
+        keras.layers.Dense(ffn_units, activation='relu'),
+        keras.layers.Dense(units)], name='ffn')
+
+  def call(self, x, mask):
+    y = self.attention_norm(x)
+    x = x + self.attention(y, y, attention_mask=mask)
+    return x + self.ffn(self.ffn_norm(x))
+
+
+class TransformerClassifier(keras.Model):
+  """Same interface as `models.SequenceClassifier` without auxiliary
+  objectives."""
+
+  auxiliary_objectives = ()
+
+  def __init__(self, num_classes: int, max_length: int, vocab_size: int = 256,
+               channels: int = 1, embed_dim: int = 128, units: int = 64,
+               layers: int = 2, num_heads: int = 4, ffn_units: int = 128,
+               head_units: Sequence[int] = (256, 256), **kwargs):
+    super().__init__(**kwargs)
+    self.channels = channels
+    self.vocab_size = vocab_size
+    self.embedding = encoders.add_token_embedding(self, channels, vocab_size,
+                                                  embed_dim)
+    self.input_projection = keras.layers.Dense(units, name='input_projection')
+    self.positions = self.add_weight(
+        shape=(max_length, units),
+        initializer=keras.initializers.RandomNormal(stddev=0.02),
+        name='positions')
+    self.blocks = [EncoderBlock(units, num_heads, ffn_units, name=f'block_{i}')
+                   for i in range(layers)]
+    self.final_norm = keras.layers.LayerNormalization(name='final_norm')
+    self.head = heads.feed_forward(head_units, num_classes, units, name='head')
+    # Build every sublayer now so that all weights exist before training.
+    self(tf.zeros([1, 1, channels], tf.int32), tf.ones([1], tf.int32))
+
+  def call(self, tokens, lengths, training=False):
+    """Class logits (B, num_classes) for tokens (B, T, channels)."""
+    del training  # No dropout: the LSTM baselines have none either.
+    tokens = tf.cast(tokens, tf.int32)
+    length = tf.shape(tokens)[1]
+    embedded = tf.concat([tf.gather(self.embedding[c], tokens[..., c])
+                          for c in range(self.channels)], axis=-1)
+    x = self.input_projection(embedded) + self.positions[tf.newaxis, :length]
+    valid = tf.sequence_mask(lengths, length)  # (B, T)
+    attention_mask = valid[:, tf.newaxis, :]  # Keys beyond an example's end.
+    for block in self.blocks:
+      x = block(x, attention_mask)
+    x = self.final_norm(x)
+    weights = tf.cast(valid, x.dtype)[..., tf.newaxis]
+    pooled = tf.reduce_sum(x * weights, axis=1) / tf.reduce_sum(weights, 1)
+    return self.head(pooled)
+
+  def objectives(self, tokens, lengths, labels, anchors=None,
+                 supervised: bool = True, feed_seed=None
+                 ) -> Dict[str, tuple]:
+    """{'supervised': (loss (B,), accuracy (B,))}, full backpropagation."""
+    del anchors, feed_seed
+    if not supervised:
+      return {}
+    logits = self(tokens, lengths, training=True)
+    return {'supervised': losses.cross_entropy_and_correct(labels, logits)}

@@ -1,0 +1,75 @@
+"""Tests of the results report."""
+
+import json
+import os
+
+from absl.testing import parameterized
+import tensorflow as tf
+
+from r_lstm import configs, report
+
+
+def write_run(workdir, config, rows):
+  os.makedirs(workdir)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json())
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'w') as f:
+    f.writelines(json.dumps(row) + '\n' for row in rows)
+
+
+class ReportTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ('mnist_lstm_t300', dict(dataset='mnist', bptt=300), 11.3),
+      ('mnist_npz_lstm_full', dict(dataset='npz:data/mnist.npz', bptt=784),
+       98.3),
+      ('pmnist_r_lstm', dict(dataset='pmnist', model='r_lstm'), 92.8),
+      ('cifar_p_lstm', dict(dataset='cifar10', model='p_lstm'), 64.7),
+      ('cifar_r_lstm_full', dict(dataset='cifar10', model='r_lstm',
+                                 bptt=1024), 72.2),
+      ('transformer', dict(dataset='pmnist', model='transformer'), 97.9),
+      ('not_a_cell_k', dict(dataset='mnist', bptt=100), None),
+      ('resized', dict(dataset='mnist', image_size=14), None),
+      ('offline_subset', dict(dataset='mnist5k'), None),
+      ('p_lstm_full_not_in_paper', dict(dataset='mnist', model='p_lstm',
+                                        bptt=784), None))
+  def test_paper_number_of_each_cell(self, changes, want):
+    self.assertEqual(report.paper_accuracy(configs.Config(**changes)), want)
+
+  def test_two_runs_make_the_expected_table_and_plot(self):
+    root = self.create_tempdir().full_path
+    host = {'step': 0, 'split': 'host', 'description': '2 x CPU, no GPU'}
+    write_run(os.path.join(root, 'lstm_k300'),
+              configs.Config(dataset='mnist', bptt=300, seed=1), [
+                  host,
+                  {'step': 10, 'split': 'train', 'steps_per_sec': 1.0},
+                  {'step': 20, 'split': 'train', 'steps_per_sec': 2.0},
+                  {'step': 20, 'split': 'test', 'accuracy': 0.1135},
+                  {'step': 30, 'split': 'train', 'steps_per_sec': 0.5},
+                  {'step': 30, 'split': 'test', 'accuracy': 0.25}])
+    write_run(os.path.join(root, 'demo'),
+              configs.Config(dataset='mnist5k', model='r_lstm'), [
+                  {'step': 5, 'split': 'train', 'steps_per_sec': 1.0},
+                  {'step': 5, 'split': 'validation', 'accuracy': 0.5}])
+    output = os.path.join(root, 'docs', 'RESULTS.md')
+    report.write_report([os.path.join(root, 'lstm_k300'),
+                         os.path.join(root, 'demo')], output)
+    with open(output) as f:
+      text = f.read()
+    # 10 updates at 2/s + 10 at 0.5/s = 25 s; the first interval compiles.
+    self.assertIn('| lstm_k300 | mnist | lstm | 300 | 11.3 | 25.00 | test | '
+                  '30 | 0.4 min | 2 x CPU, no GPU | 1 |', text)
+    self.assertIn('| demo | mnist5k | r_lstm | 300 | — | 50.00 | validation | '
+                  '5 | 0.0 min | unknown | 0 |', text)
+    self.assertIn('![learning curves](RESULTS_curves.png)', text)
+    with open(os.path.join(root, 'docs', 'RESULTS_curves.png'), 'rb') as f:
+      self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+
+  def test_not_a_run_directory(self):
+    with self.assertRaisesRegex(configs.UsageError, 'not a run directory'):
+      report.write_report([self.create_tempdir().full_path],
+                          os.path.join(self.create_tempdir().full_path, 'R.md'))
+
+
+if __name__ == '__main__':
+  tf.test.main()
