@@ -15,6 +15,13 @@ class UsageError(ValueError):
   """A bad flag, file or directory; the message says how to fix it."""
 
 
+def first_line(error: Exception) -> str:
+  """The first line of an exception's message (its type when empty), for
+  one-line errors that quote a library's reason."""
+  text = str(error).strip()
+  return text.splitlines()[0] if text else type(error).__name__
+
+
 class NonFiniteError(RuntimeError):
   """Training produced a non-finite loss, gradient or weight; the message
   names the update and the last good checkpoint."""

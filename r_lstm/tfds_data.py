@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from r_lstm.configs import UsageError
+from r_lstm.configs import UsageError, first_line
 
 # Preferred evaluation splits, in order: the first one the dataset has wins.
 EVAL_SPLITS = ('test', 'validation')
@@ -98,7 +98,7 @@ def load_images(name: str, data_dir: Optional[str],
     except (AssertionError, ValueError) as error:
       raise UsageError(
           f'TFDS dataset {name} (split {split}) is not prepared in '
-          f'{data_dir or tfds.core.constants.DATA_DIR} ({_first_line(error)}). '
+          f'{data_dir or tfds.core.constants.DATA_DIR} ({first_line(error)}). '
           'This program never downloads. Prepare it offline: python -m '
           f'r_lstm.import_arrays --name={name} --npz=ARRAYS.npz '
           '--data_dir=DIR, or copy a prepared TFDS directory from a machine '
@@ -115,8 +115,3 @@ def load_images(name: str, data_dir: Optional[str],
     arrays += [np.concatenate(images), np.concatenate(labels)]
   return ImageSplits(*arrays, test_split_name=eval_split,
                      num_classes=info.features[label_key].num_classes)
-
-
-def _first_line(error: Exception) -> str:
-  return str(error).strip().splitlines()[0] if str(error).strip() else (
-      type(error).__name__)

@@ -116,7 +116,7 @@ class Trainer:
         self.checkpoint.restore(latest).assert_existing_objects_matched()
       except (tf.errors.OpError, AssertionError, IndexError, KeyError,
               TypeError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0][:300]
+        reason = configs.first_line(error)[:300]
         raise UsageError(
             f'checkpoint {latest} cannot be restored into this model '
             f'({reason}); it is damaged or from another architecture. Move '
