@@ -46,7 +46,8 @@ def main(argv):
     losses = []
     for state in ((h, c), (tf.roll(h, 1, 0), tf.roll(c, 1, 0)),
                   (tf.zeros_like(h), tf.zeros_like(c))):
-      loss, _, _ = model.reconstructor(state, segment, feed)
+      loss, _, _ = model.reconstructor(state, segment, feed,
+                                       model.encoder.embedding)
       losses.append(float(tf.reduce_mean(loss)))
     print(f'| {anchor} | ' + ' | '.join(f'{l:.4f}' for l in losses) + ' |')
 

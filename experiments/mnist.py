@@ -38,7 +38,14 @@ EXPERIMENTS = {
          # the segment.
          'r_lstm_k300_unfed': dict(model='r_lstm', decoder_feed_rate=0.0),
          'r_lstm_k300_half': dict(model='r_lstm', decoder_feed_rate=0.5),
-         'r_lstm_k300_quarter': dict(model='r_lstm', decoder_feed_rate=0.25)}),
+         'r_lstm_k300_quarter': dict(model='r_lstm', decoder_feed_rate=0.25),
+         # The paper's l = 600: anchors in [600, 784] reconstruct nearly the
+         # whole digit, from a state inside the supervised window.
+         'r_lstm_k300_quarter_l600': dict(model='r_lstm', aux_length=600,
+                                          decoder_feed_rate=0.25),
+         # The decoder reads the main LSTM's embedding table.
+         'r_lstm_k300_shared_embedding': dict(model='r_lstm',
+                                              decoder_embedding='shared')}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),
@@ -79,7 +86,7 @@ def main(argv):
       continue
     config = configs.preset('default').replace(
         dataset=f'npz:{FLAGS.npz}', steps_per_loop=25, seed=FLAGS.seed,
-        **shared, **settings)
+        **{**shared, **settings})
     if FLAGS.train_steps:
       config = config.replace(train_steps=FLAGS.train_steps)
     config = config.replace(checkpoint_every=config.eval_every)

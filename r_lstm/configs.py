@@ -76,6 +76,9 @@ class Config:
       element after the first (1: teacher forcing; 0: it reconstructs the
       segment from the anchor state and the first element alone). Drawn
       per element and update.
+    decoder_embedding: 'shared': the r-LSTM decoder reads the segment
+      through the main LSTM's embedding table; 'own': through a table of
+      its own.
     transformer_units, transformer_layers, transformer_heads,
       transformer_ffn_units: the `transformer` baseline's width, blocks,
       attention heads and feed-forward width (it shares `embed_dim` and
@@ -116,6 +119,7 @@ class Config:
   decoder_head_units: Tuple[int, ...] = (256, 256)
   decoder_init: str = 'auto'
   decoder_feed_rate: float = 1.0
+  decoder_embedding: str = 'own'
   transformer_units: int = 64
   transformer_layers: int = 2
   transformer_heads: int = 4
@@ -152,6 +156,8 @@ class Config:
       unknown = sorted(set(fields) - names) if isinstance(fields, dict) else []
       raise UsageError(f'{source} is not an r_lstm run config (unknown '
                        f'fields {unknown})')
+    for name, value in BEFORE_FIELD_EXISTED.items():
+      fields.setdefault(name, value)
     try:
       for name in ('head_units', 'decoder_head_units'):
         if name in fields:
@@ -161,6 +167,10 @@ class Config:
       raise UsageError(f'{source} is not an r_lstm run config: '
                        f'{error}') from None
 
+
+# Fields added after runs were saved without them, with the value that
+# reproduces those runs (even if the default changes).
+BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to
@@ -198,6 +208,17 @@ QUICK_SCHEDULE = dict(batch_size=32, train_steps=1500, eval_every=500,
 QUICK_AUXILIARY = dict(aux_length=200, pretrain_steps=0)
 
 
+def _add(presets, name: str, paper: Config, quick_aux_length: bool):
+  """Adds a preset and its `_quick` twin (the quick schedule; l = 200 too
+  unless the preset is about l)."""
+  presets[name] = paper
+  quick = dict(QUICK_SCHEDULE)
+  if MODELS[paper.model]:
+    quick.update(QUICK_AUXILIARY if quick_aux_length else
+                 dict(pretrain_steps=0))
+  presets[f'{name}_quick'] = paper.replace(**quick)
+
+
 def _paper_presets():
   presets = {}
   for dataset, length in PAPER_DATASETS.items():
@@ -210,13 +231,68 @@ def _paper_presets():
       paper = Config(dataset=dataset, model=settings['model'], bptt=bptt,
                      eval_batch_size=eval_batch, **PAPER_SCHEDULE,
                      **(PAPER_AUXILIARY if auxiliary else {}))
-      presets[f'{dataset}_{cell}'] = paper
-      presets[f'{dataset}_{cell}_quick'] = paper.replace(
-          **QUICK_SCHEDULE, **(QUICK_AUXILIARY if auxiliary else {}))
+      _add(presets, f'{dataset}_{cell}', paper, quick_aux_length=True)
+  return presets
+
+
+# The paper's analyses (section 4.3 and its figures), all on CIFAR10 with
+# the Table 2 schedule unless named otherwise. K = 300 and 1 x 600 are the
+# Table 2 cells cifar10_lstm_t300 and cifar10_r_lstm_t300.
+SHRINKING_BPTT = (200, 100, 50, 0)  # K = 0: only the auxiliary loss (and
+# for the LSTM nothing) trains the main LSTM; the head still learns.
+ANCHORS_BY_LENGTH = ((2, 300), (3, 200), (6, 100))  # anchors x l = 600.
+# StanfordDogs: images area-resized to S x S, one RGB step per pixel
+# (1,024 .. 16,384 steps); the paper trains 20 epochs of pretraining then
+# 100 epochs: 188 updates of 64 per epoch of its 12,000 training images.
+DOGS_IMAGE_SIZES = (32, 64, 128)
+DOGS_EPOCH = 188
+DOGS_SCHEDULE = dict(batch_size=64, train_steps=120 * DOGS_EPOCH,
+                     eval_every=10 * DOGS_EPOCH,
+                     checkpoint_every=10 * DOGS_EPOCH, steps_per_loop=47)
+DOGS_CELLS = ('lstm_t300', 'r_lstm_t300', 'p_lstm_t300')
+DBPEDIA_CELLS = ('lstm_full', 'lstm_t300', 'r_lstm_t300', 'p_lstm_t300')
+
+
+def _analysis_presets():
+  presets = {}
+  cifar_t300 = {model: Config(dataset='cifar10', model=model, bptt=300,
+                              **PAPER_SCHEDULE,
+                              **(PAPER_AUXILIARY if MODELS[model] else {}))
+                for model in ('lstm', 'r_lstm')}
+  for k in SHRINKING_BPTT:
+    for model, paper in cifar_t300.items():
+      if model == 'lstm' and k == 0:
+        continue  # Nothing would train the LSTM: not an experiment.
+      _add(presets, f'cifar10_{model}_k{k}', paper.replace(bptt=k),
+           quick_aux_length=True)
+  for anchors, length in ANCHORS_BY_LENGTH:
+    _add(presets, f'cifar10_r_lstm_a{anchors}_l{length}',
+         cifar_t300['r_lstm'].replace(num_anchors=anchors,
+                                      aux_length=length),
+         quick_aux_length=False)
+  for size in DOGS_IMAGE_SIZES:
+    for cell in DOGS_CELLS:
+      model = cell[:-len('_t300')]
+      auxiliary = dict(PAPER_AUXILIARY, pretrain_steps=20 * DOGS_EPOCH)
+      _add(presets, f'stanford_dogs_{size}_{cell}',
+           Config(dataset='stanford_dogs', image_size=size, model=model,
+                  bptt=300, **DOGS_SCHEDULE,
+                  **(auxiliary if MODELS[model] else {})),
+           quick_aux_length=True)
+  for cell in DBPEDIA_CELLS:
+    model, truncation = cell.rsplit('_', 1)
+    # 'full': longer than any kept text (--max_length cuts at 4,096 bytes).
+    bptt = 4096 if truncation == 'full' else 300
+    _add(presets, f'dbpedia_{cell}',
+         Config(dataset='dbpedia', max_length=4096, model=model, bptt=bptt,
+                **PAPER_SCHEDULE,
+                **(PAPER_AUXILIARY if MODELS[model] else {})),
+         quick_aux_length=True)
   return presets
 
 
 PRESETS.update(_paper_presets())
+PRESETS.update(_analysis_presets())
 
 
 # Fields a resumed run may change: how long it runs and how it reports, not
@@ -254,7 +330,10 @@ def validate(config: Config) -> None:
   if config.decoder_init not in ('auto', 'project'):
     raise UsageError(f'unknown decoder_init {config.decoder_init!r}; choose '
                      'auto or project (--decoder_init)')
-  positive = ('bptt', 'embed_dim', 'lstm_units', 'batch_size',
+  if config.decoder_embedding not in ('shared', 'own'):
+    raise UsageError(f'unknown decoder_embedding {config.decoder_embedding!r}'
+                     '; choose shared or own (--decoder_embedding)')
+  positive = ('embed_dim', 'lstm_units', 'batch_size',
               'num_anchors', 'decoder_units', 'decoder_layers',
               'eval_batch_size', 'train_steps', 'steps_per_loop',
               'checkpoint_every', 'max_checkpoints', 'transformer_units',
@@ -275,7 +354,7 @@ def validate(config: Config) -> None:
   if config.aux_length < 2:
     raise UsageError(f'--aux_length must be at least 2, got '
                      f'{config.aux_length}')
-  for name in ('aux_bptt', 'pretrain_steps', 'aux_weight'):
+  for name in ('bptt', 'aux_bptt', 'pretrain_steps', 'aux_weight'):
     if getattr(config, name) < 0:
       raise UsageError(f'--{name} must be >= 0, got {getattr(config, name)}')
   if config.pretrain_steps and not MODELS[config.model]:

@@ -15,8 +15,6 @@ import tensorflow as tf
 from r_lstm import encoders, heads, unroll
 from r_lstm import losses as losses_lib
 
-DECODER_INITS = ('auto', 'project')
-
 
 def feed_mask(length, rows, rate: float, seed: tf.Tensor) -> tf.Tensor:
   """(length, rows) bool, each entry True with probability `rate`.
@@ -87,14 +85,21 @@ class ReconstructionDecoder(AuxiliaryDecoder):
   predicted from it. The bottom layer starts from the main
   LSTM's (h, c) at the anchor: copied when the sizes match and `init` is
   'auto', else through learned linear maps (one for h, one for c).
+  With `embedding='shared'` the decoder reads the segment through the main
+  LSTM's embedding table (passed to `call`), so the dense next-element
+  signal also trains the embeddings the classifier reads; 'own' gives the
+  decoder a table of its own.
   """
 
   def __init__(self, vocab_size: int, channels: int, embed_dim: int,
                main_units: int, units: int, num_layers: int,
-               head_units: Sequence[int], init: str = 'auto', **kwargs):
+               head_units: Sequence[int], init: str = 'auto',
+               embedding: str = 'own', **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
                      **kwargs)
+    self.shares_embedding = embedding == 'shared'
     self.bottom = encoders.TokenLSTM(vocab_size, channels, embed_dim, units,
+                                     own_embedding=not self.shares_embedding,
                                      name='lstm_0')
     self.init_maps = None
     if init == 'project' or main_units != units:
@@ -105,7 +110,8 @@ class ReconstructionDecoder(AuxiliaryDecoder):
     self.built = True
 
   def call(self, anchor_state: unroll.State, segment: tf.Tensor,
-           feed: Optional[tf.Tensor] = None
+           feed: Optional[tf.Tensor] = None,
+           main_embedding: Optional[tf.Tensor] = None
            ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Scores the reconstruction of `segment`.
 
@@ -114,6 +120,8 @@ class ReconstructionDecoder(AuxiliaryDecoder):
       segment: (l, N, C) the l tokens before each anchor, time-major.
       feed: optional (l - 1, N) bool, whether step j reads element j (row 0
         is ignored: the first element is always read); None feeds all.
+      main_embedding: the main LSTM's embedding table; required (and only
+        read) when the decoder shares it.
 
     Returns:
       (loss (N,), accuracy (N,), logits (l - 1, N, C, V)).
@@ -121,7 +129,11 @@ class ReconstructionDecoder(AuxiliaryDecoder):
     h, c = anchor_state
     if self.init_maps is not None:
       h, c = self.init_maps[0](h), self.init_maps[1](c)
-    projected = self.bottom.projector()(segment[:-1])
+    if self.shares_embedding and main_embedding is None:
+      raise ValueError('this decoder shares the main embedding: pass '
+                       'main_embedding')
+    projected = self.bottom.projector(
+        main_embedding if self.shares_embedding else None)(segment[:-1])
     if feed is not None:
       feed = tf.concat([tf.ones_like(feed[:1]), feed[1:]], axis=0)
       # An unfed step reads no input: its input projection is the bias.

@@ -26,15 +26,21 @@ class TokenLSTM(keras.layers.Layer):
   4 * units) projection table computed once per forward pass: a step's input
   projection is a sum of `channels` table rows. Gradients still reach the
   embeddings and the kernel through the table.
+
+  With `own_embedding=False` the layer has no table of its own and
+  `projector` must be given another layer's (a decoder reading the main
+  LSTM's embeddings).
   """
 
   def __init__(self, vocab_size: int, channels: int, embed_dim: int,
-               units: int, **kwargs):
+               units: int, own_embedding: bool = True, **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = vocab_size
     self.channels = channels
-    self.embedding = add_token_embedding(self, channels, vocab_size,
-                                         embed_dim)
+    self.embedding = None
+    if own_embedding:
+      self.embedding = add_token_embedding(self, channels, vocab_size,
+                                           embed_dim)
     self.cell = unroll.LSTMCell(channels * embed_dim, units, name='lstm')
     self.built = True
 
@@ -42,11 +48,16 @@ class TokenLSTM(keras.layers.Layer):
   def units(self) -> int:
     return self.cell.units
 
-  def projector(self) -> unroll.Project:
-    """A `project` callable for `unroll`: tokens (..., channels) -> (..., 4u)."""
+  def projector(self, embedding=None) -> unroll.Project:
+    """A `project` callable for `unroll`: tokens (..., channels) -> (..., 4u).
+
+    `embedding` (channels, vocab_size, embed_dim) replaces the layer's own.
+    """
+    if embedding is None:
+      embedding = self.embedding
     kernel = tf.reshape(self.cell.kernel,
                         [self.channels, -1, 4 * self.cell.units])
-    table = tf.reshape(tf.einsum('cve,ceg->cvg', self.embedding, kernel),
+    table = tf.reshape(tf.einsum('cve,ceg->cvg', embedding, kernel),
                        [self.channels * self.vocab_size, -1])
     channel_offsets = tf.range(self.channels) * self.vocab_size
 

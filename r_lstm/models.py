@@ -40,7 +40,7 @@ class SequenceClassifier(keras.Model):
                decoder_layers: int = 2,
                decoder_head_units: Sequence[int] = (256, 256),
                decoder_init: str = 'auto', decoder_feed_rate: float = 1.0,
-               **kwargs):
+               decoder_embedding: str = 'own', **kwargs):
     super().__init__(**kwargs)
     self.bptt = bptt
     self.decoder_feed_rate = decoder_feed_rate
@@ -55,7 +55,7 @@ class SequenceClassifier(keras.Model):
       self.reconstructor = decoders.ReconstructionDecoder(
           vocab_size, channels, embed_dim, lstm_units, decoder_units,
           decoder_layers, decoder_head_units, decoder_init,
-          name='reconstructor')
+          decoder_embedding, name='reconstructor')
     if prediction:
       self.predictor = decoders.PredictionDecoder(
           vocab_size, channels, lstm_units, decoder_units, decoder_layers,
@@ -162,7 +162,8 @@ class SequenceClassifier(keras.Model):
         if feed_seed is not None and self.decoder_feed_rate < 1:
           feed = decoders.feed_mask(self.aux_length - 1, tf.shape(steps)[1],
                                     self.decoder_feed_rate, feed_seed)
-        loss, accuracy, logits = self.reconstructor(result, targets, feed)
+        loss, accuracy, logits = self.reconstructor(
+            result, targets, feed, self.encoder.embedding)
         steps = steps[1:]  # The first token is given, not predicted.
       else:
         loss, accuracy, logits = self.predictor(result[1], targets)

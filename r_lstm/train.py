@@ -41,6 +41,8 @@ FIELD_HELP = {
     'decoder_feed_rate': 'Probability that the r-LSTM decoder reads each true '
                          'element after the first (1: teacher forcing, 0: '
                          'reconstruct from the anchor state alone).',
+    'decoder_embedding': 'shared (the r-LSTM decoder reads the main LSTM '
+                         'embeddings) or own (a table of its own).',
     'transformer_units': 'Transformer baseline: model width.',
     'transformer_layers': 'Transformer baseline: encoder blocks.',
     'transformer_heads': 'Transformer baseline: attention heads.',

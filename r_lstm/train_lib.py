@@ -63,7 +63,8 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       decoder_layers=config.decoder_layers,
       decoder_head_units=config.decoder_head_units,
       decoder_init=config.decoder_init,
-      decoder_feed_rate=config.decoder_feed_rate)
+      decoder_feed_rate=config.decoder_feed_rate,
+      decoder_embedding=config.decoder_embedding)
 
 
 def metric_names(objective: str) -> Tuple[str, str]:

@@ -32,7 +32,7 @@ def parse_build():
 def python_files():
   """Every Python file of the project, less the empty package markers."""
   files = []
-  for folder in ('r_lstm', 'tests', 'experiments'):
+  for folder in ('r_lstm', 'tests', 'experiments', 'experiments/bench'):
     for path in glob.glob(os.path.join(REPO, folder, '*.py')):
       if os.path.basename(path) != '__init__.py':
         files.append(os.path.relpath(path, REPO))
@@ -40,15 +40,18 @@ def python_files():
 
 
 def project_imports(path):
-  """Names of the project modules `path` imports (r_lstm.x, tests.x)."""
+  """Names of the project modules `path` imports (r_lstm.x, tests.x,
+  experiments.bench.x), at any depth (imports inside functions count)."""
   with open(os.path.join(REPO, path)) as f:
     tree = ast.parse(f.read())
   names = set()
   for node in ast.walk(tree):
     if isinstance(node, ast.ImportFrom) and node.module:
-      package, _, module = node.module.partition('.')
-      if package in ('r_lstm', 'tests'):
-        names |= {module} if module else {a.name for a in node.names}
+      package, _, module = node.module.rpartition('.')
+      if node.module in ('r_lstm', 'tests', 'experiments.bench'):
+        names |= {a.name for a in node.names}
+      elif package in ('r_lstm', 'tests', 'experiments.bench'):
+        names.add(module)
   return names
 
 

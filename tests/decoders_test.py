@@ -33,10 +33,11 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
     self.segment = tf.random.uniform([L, N, C], 0, VOCAB, tf.int32)
     self.state = (tf.random.normal([N, MAIN]), tf.random.normal([N, MAIN]))
 
-  def _reconstructor(self, main_units=MAIN, init='auto', layers=2):
+  def _reconstructor(self, main_units=MAIN, init='auto', layers=2,
+                     embedding='own'):
     return decoders.ReconstructionDecoder(
         VOCAB, C, embed_dim=4, main_units=main_units, units=UNITS,
-        num_layers=layers, head_units=(8,), init=init)
+        num_layers=layers, head_units=(8,), init=init, embedding=embedding)
 
   @parameterized.product(layers=[1, 2, 3], use_function=[False, True])
   def test_teacher_forced_reconstruction_equals_step_loop(self, layers,
@@ -110,6 +111,30 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(
         logits, reference_logits(decoder, decoder.bottom.cell, projected,
                                  state), atol=1e-5)
+
+  @parameterized.parameters(False, True)
+  def test_shared_embedding_reads_the_main_table(self, use_function):
+    shared = self._reconstructor(embedding='shared')
+    self.assertIsNone(shared.bottom.embedding)
+    self.assertNotIn('embedding', ' '.join(v.path for v in shared.variables))
+    main_embedding = tf.random.normal([C, VOCAB, 4])
+    run = tf.function(shared.call) if use_function else shared.call
+    _, _, logits = run(self.state, self.segment, None, main_embedding)
+    h, c = (shared.init_maps[0](self.state[0]),
+            shared.init_maps[1](self.state[1]))
+    projected = shared.bottom.projector(main_embedding)(self.segment[:-1])
+    self.assertAllClose(logits, reference_logits(
+        shared, shared.bottom.cell, projected, (h, c)), atol=1e-5)
+    # The same as a decoder with its own copy of that table.
+    own = self._reconstructor(embedding='own')
+    own.bottom.embedding.assign(main_embedding)
+    rest = [v for v in own.weights if v is not own.bottom.embedding]
+    self.assertLen(rest, len(shared.weights))
+    for variable, value in zip(rest, shared.weights):
+      variable.assign(value)
+    self.assertAllClose(own(self.state, self.segment)[2], logits, atol=1e-5)
+    with self.assertRaisesRegex(ValueError, 'pass main_embedding'):
+      shared(self.state, self.segment)
 
   def test_project_init_maps_even_equal_sizes(self):
     decoder = self._reconstructor(main_units=UNITS, init='project')

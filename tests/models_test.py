@@ -68,6 +68,16 @@ class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
       self.assertGreater(row_norms[0], 0.0)
     self.assertGreater(row_norms[1], 0.0)
 
+  def test_zero_bptt_trains_only_the_head(self):
+    self.model.bptt = 0
+    tokens = tf.random.uniform([B, T, 1], 0, VOCAB, tf.int32)
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(self.model(tokens, tf.fill([B], T), training=True))
+    encoder = self.model.encoder.trainable_variables
+    grads = tape.gradient(loss, encoder + self.model.head.trainable_variables)
+    self.assertTrue(all(g is None for g in grads[:len(encoder)]))
+    self.assertTrue(all(np.abs(g).sum() > 0 for g in grads[len(encoder):]))
+
 
 if __name__ == '__main__':
   tf.test.main()
@@ -88,14 +98,18 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     self.lengths = tf.fill([2], self.T)
     self.labels = tf.constant([0, 1])
 
-  def _model(self, aux_bptt=AUX_BPTT):
+  def _model(self, aux_bptt=AUX_BPTT, decoder_embedding='own'):
+    # With its own embeddings the decoder reads no main-LSTM input, so
+    # d loss / d main embedding is exactly the gradient through the main
+    # LSTM's inputs (the shared table is tested on its own below).
     return models.SequenceClassifier(
         num_classes=2, vocab_size=2 * self.T, embed_dim=3, lstm_units=5,
         head_units=(4,), bptt=3, reconstruction=True, prediction=True,
         aux_length=self.L, aux_bptt=aux_bptt, decoder_units=8,
         # Wide enough that no row's ReLUs are all dead (a zero gradient
         # that would have nothing to do with truncation).
-        decoder_layers=2, decoder_head_units=(32,))
+        decoder_layers=2, decoder_head_units=(32,),
+        decoder_embedding=decoder_embedding)
 
   def _step_gradients(self, model, anchors, objective, use_function=False):
     """|d loss / d embedded input| per (example, step), shape (2, T)."""
@@ -155,8 +169,21 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     decoder_grads = tape.gradient(loss, model.reconstructor.trainable_variables)
     self.assertTrue(all(np.abs(g).sum() > 0 for g in decoder_grads))
 
+  @parameterized.parameters(False, True)
+  def test_shared_embedding_gets_only_the_segment_reads(self, use_function):
+    # No gradient through the main LSTM (aux_bptt 0): what reaches the
+    # shared table are the decoder's own reads, steps a-l .. a-2 (the last
+    # element of a segment is only predicted, never read).
+    model = self._model(aux_bptt=0, decoder_embedding='shared')
+    anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
+    grads = self._step_gradients(model, anchors, 'reconstruction',
+                                 use_function)
+    L = self.L
+    self.assertWindow(grads, [[(10 - L, 9), (12 - L, 11)],
+                              [(24 - L, 23), (6 - L, 5)]])
+
   def test_decoder_starts_from_the_right_anchor_of_the_right_example(self):
-    model = self._model()
+    model = self._model(decoder_embedding='shared')
     anchors = self._anchors([[10, 17], [24, 6]], [[1, 1], [1, 1]])
     scores = model.objectives(self.tokens, self.lengths, self.labels,
                               anchors)
@@ -169,7 +196,8 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
                                     tf.fill([2], a), None)
         segment = inputs[a - self.L:a, b:b + 1]
         losses.append(model.reconstructor(
-            (state[0][b:b + 1], state[1][b:b + 1]), segment)[0][0])
+            (state[0][b:b + 1], state[1][b:b + 1]), segment,
+            main_embedding=model.encoder.embedding)[0][0])
       self.assertAllClose(scores['reconstruction'][0][b], np.mean(losses),
                           atol=1e-5)
 

@@ -1,6 +1,8 @@
-"""Every preset builds and trains 2 updates (mocked TFDS data, tiny batch)."""
+"""Every preset builds and trains 2 updates (mocked TFDS data or a CSV of
+long texts, tiny batch)."""
 
 import dataclasses
+import re
 
 from absl.testing import parameterized
 import numpy as np
@@ -8,9 +10,12 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from r_lstm import configs, report, train_lib
+from tests import testing
 
 FULL_PRESETS = [name for name in configs.PRESETS
                 if not name.endswith('_quick')]
+WITH_QUICK = [name for name in FULL_PRESETS
+              if f'{name}_quick' in configs.PRESETS]
 PAPER_PRESETS = [f'{dataset}_{cell}' for dataset in configs.PAPER_DATASETS
                  for cell in configs.PAPER_CELLS]
 
@@ -20,6 +25,13 @@ class PresetsTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(*FULL_PRESETS)
   def test_builds_and_trains_two_updates(self, name):
     config = configs.preset(name).replace(batch_size=2, eval_batch_size=2)
+    if config.dataset == 'dbpedia':
+      # Long enough for the paper's l = 600 (the presets keep 4,096 bytes).
+      directory = self.create_tempdir().full_path
+      rows = ''.join(f'"{i % 3 + 1}","title","{chr(97 + i) * 700 * (i + 1)}"\n'
+                     for i in range(4))
+      testing.write_files(directory, {'train.csv': rows, 'test.csv': rows})
+      config = config.replace(data_dir=directory)
     configs.validate(config)
     with tfds.testing.mock_data(num_examples=2):
       trainer = train_lib.load_run(config, self.create_tempdir().full_path)
@@ -31,7 +43,7 @@ class PresetsTest(tf.test.TestCase, parameterized.TestCase):
                zip(trainer.model.trainable_variables, before)]
     self.assertGreater(np.mean(changed), 0.5)
 
-  @parameterized.parameters(*PAPER_PRESETS)
+  @parameterized.parameters(*WITH_QUICK)
   def test_quick_variant_changes_only_the_budget(self, name):
     paper, quick = configs.preset(name), configs.preset(f'{name}_quick')
     changed = {f.name for f in dataclasses.fields(configs.Config)
@@ -39,6 +51,18 @@ class PresetsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLessEqual(changed, set(configs.QUICK_SCHEDULE)
                          | set(configs.QUICK_AUXILIARY))
     self.assertIn('train_steps', changed)
+    if re.search(r'_a\d+_l\d+$', name):  # anchors x l: quick keeps l.
+      self.assertEqual(quick.aux_length, paper.aux_length)
+
+  def test_analysis_presets_hold_what_they_study(self):
+    for k in configs.SHRINKING_BPTT:
+      self.assertEqual(configs.preset(f'cifar10_r_lstm_k{k}').bptt, k)
+    for anchors, length in configs.ANCHORS_BY_LENGTH:
+      config = configs.preset(f'cifar10_r_lstm_a{anchors}_l{length}')
+      self.assertEqual(config.num_anchors * config.aux_length, 600)
+    for size in configs.DOGS_IMAGE_SIZES:
+      self.assertEqual(
+          configs.preset(f'stanford_dogs_{size}_r_lstm_t300').image_size, size)
 
   def test_every_paper_cell_has_a_preset_with_the_papers_number(self):
     for name in PAPER_PRESETS:

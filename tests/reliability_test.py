@@ -103,6 +103,12 @@ class GuardsTest(tf.test.TestCase):
         configs.differences(saved, saved.replace(model='r_lstm', seed=4)),
         ("model: 'lstm' -> 'r_lstm'", 'seed: 0 -> 4'))
 
+  def test_config_saved_before_a_field_existed_keeps_its_old_meaning(self):
+    fields = json.loads(testing.TINY_CONFIG.to_json())
+    del fields['decoder_embedding']
+    old = configs.Config.from_json(json.dumps(fields))
+    self.assertEqual(old.decoder_embedding, 'own')
+
   def test_non_finite_loss_stops_training_without_saving_it(self):
     trainer = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)
     objectives = trainer.model.objectives

@@ -27,12 +27,14 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     self.data = testing.tiny_data()
     self.workdir = self.create_tempdir().full_path
 
-  @parameterized.parameters(*[(model, 1.0) for model in configs.MODELS],
-                            ('r_lstm', 0.0), ('rp_lstm', 0.5))
+  @parameterized.parameters(*[(model, 1.0, 'shared')
+                              for model in configs.MODELS],
+                            ('r_lstm', 0.0, 'shared'), ('rp_lstm', 0.5, 'own'))
   def test_train_step_changes_every_trainable_variable(self, model,
-                                                       feed_rate):
+                                                       feed_rate, embedding):
     config = testing.TINY_CONFIG.replace(model=model,
-                                         decoder_feed_rate=feed_rate)
+                                         decoder_feed_rate=feed_rate,
+                                         decoder_embedding=embedding)
     trainer = train_lib.Trainer(config, self.workdir, self.data)
     before = _weights(trainer)
     logs = trainer.train(trainer.train_iterator(), 1)

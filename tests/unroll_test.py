@@ -78,6 +78,25 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
                       f'zero gradient inside window of example {b}')
 
   @parameterized.parameters(False, True)
+  def test_zero_bptt_gives_the_same_state_and_no_gradient(self, use_function):
+    lengths = tf.constant([T, 25, 7])
+
+    def state_and_grads(inputs):
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        h, _ = unroll.final_states(self.cell, self.cell.project, inputs,
+                                   lengths, 0)
+        loss = tf.reduce_sum(h * self.readout)
+      grad = tape.gradient(loss, inputs)
+      return h, tf.zeros_like(inputs) if grad is None else grad
+
+    h, grad = self._run(use_function, state_and_grads, self.inputs)
+    want, _ = unroll.final_states(self.cell, self.cell.project, self.inputs,
+                                  lengths, None)
+    self.assertAllClose(h, want)
+    np.testing.assert_array_equal(grad.numpy(), 0.0)
+
+  @parameterized.parameters(False, True)
   def test_stop_gradient_on_outputs_alone_would_not_truncate(self, use_function):
     """The trap this module avoids: gradient flows through (h, c)."""
     def grads(inputs):
