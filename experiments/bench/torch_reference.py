@@ -9,12 +9,11 @@ decoder (bottom layer started from learned maps of (h, c), reading its own
 embedding table or the main one, teacher-forced) with a 256-256 head reconstructing the
 `aux_length` pixels before the anchor; Adam, global-norm clip.
 
-Written the way a careful PyTorch user would: the gradient-free prefix as a
-Python loop of one-step `nn.LSTM` calls under `torch.no_grad` (it must
-capture each row's state at its own window start, and nn.LSTM returns no
-cell states per step), every gradient window and the decoder as one
-`nn.LSTM` call (fused CPU kernels), all windows of a batch gathered into
-one dense batch.
+Written the way a careful PyTorch user would: the gradient-free prefix
+under `torch.no_grad` as fused `nn.LSTM` calls between the distinct window
+starts of the batch (nn.LSTM returns no cell states per step, so the batch
+state is taken at each start), every gradient window and the decoder as one
+`nn.LSTM` call, all windows of a batch gathered into one dense batch.
 
 `load_from_keras` copies an r_lstm model's weights in, so that
 `experiments.bench.speed --check` can show both compute the same losses.
@@ -71,7 +70,12 @@ class TorchSequenceClassifier(nn.Module):
     return h[0], c[0]
 
   def _capture(self, tokens, positions):
-    """States after the first positions[b, k] steps, without gradient."""
+    """States after the first positions[b, k] steps, without gradient.
+
+    The prefix runs as one fused nn.LSTM call per stretch between
+    consecutive distinct positions (at most B * K + 1 calls, far fewer
+    than T single steps), capturing the whole batch at each boundary.
+    """
     batch = tokens.shape[1]
     units = self.lstm.hidden_size
     captured_h = torch.zeros(batch, positions.shape[1], units)
@@ -80,9 +84,12 @@ class TorchSequenceClassifier(nn.Module):
       embedded = self.embedding(tokens)
       h = torch.zeros(1, batch, units)
       c = torch.zeros(1, batch, units)
-      for t in range(int(positions.max())):
-        _, (h, c) = self.lstm(embedded[t:t + 1], (h, c))
-        hit = (positions == t + 1)[:, :, None]
+      done = 0
+      for position in sorted(set(positions.flatten().tolist())):
+        if position > done:
+          _, (h, c) = self.lstm(embedded[done:position], (h, c))
+          done = position
+        hit = (positions == position)[:, :, None]
         captured_h = torch.where(hit, h[0][:, None], captured_h)
         captured_c = torch.where(hit, c[0][:, None], captured_c)
     return captured_h, captured_c
