@@ -4,6 +4,7 @@ pixel data, timing and the JSON/Markdown output."""
 import json
 import os
 import statistics
+import sys
 import time
 from typing import Callable, Dict, List, Sequence
 
@@ -54,20 +55,19 @@ def median_seconds(run: Callable[[], object], repeats: int,
   return statistics.median(times)
 
 
-def write_results(path: str, rows: List[Dict], command: str) -> None:
-  """Rows plus the machine and the command, as JSON."""
+def report(path: str, rows: List[Dict], columns: Sequence[str]) -> None:
+  """Writes the rows, the machine and this command as JSON to `path` and
+  prints `columns` of the rows as a Markdown table (floats to 4 figures)."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, 'w') as f:
     json.dump({'machine': reporting.machine_description(),
-               'command': command, 'rows': rows}, f, indent=1)
+               'command': ' '.join(sys.argv), 'rows': rows}, f, indent=1)
 
-
-def markdown_table(rows: Sequence[Dict], columns: Sequence[str]) -> str:
-  """A Markdown table of `columns` of each row (floats to 4 figures)."""
   def cell(value):
     return f'{value:.4g}' if isinstance(value, float) else str(value)
+
   lines = ['| ' + ' | '.join(columns) + ' |',
            '|' + '---|' * len(columns)]
   lines += ['| ' + ' | '.join(cell(row.get(c, '')) for c in columns) + ' |'
             for row in rows]
-  return '\n'.join(lines)
+  print('\n'.join(lines))

@@ -17,7 +17,6 @@ rate of one matmul of each phase's per-step shape, run back to back: the
 best a step-by-step recurrence of that size could reach here.
 """
 
-import sys
 import tempfile
 
 from absl import app
@@ -127,10 +126,9 @@ def main(argv):
         row['fraction_of_peak'] = row['gflops_per_s'] / peak
         print(row, flush=True)
         rows.append(row)
-  common.write_results(FLAGS.output, rows, ' '.join(sys.argv))
-  print(common.markdown_table(rows, [
+  common.report(FLAGS.output, rows, [
       'phase', 'batch', 'seconds', 'gflop', 'gflops_per_s',
-      'step_matmul_gflops_per_s', 'peak_gflops_per_s', 'fraction_of_peak']))
+      'step_matmul_gflops_per_s', 'peak_gflops_per_s', 'fraction_of_peak'])
 
 
 if __name__ == '__main__':

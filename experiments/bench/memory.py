@@ -100,10 +100,9 @@ def main(argv):
     first = next(r for r in rows if r['variant'] == row['variant'])
     row['steady_over_shortest'] = (row['steady_peak_mb']
                                    / first['steady_peak_mb'])
-  common.write_results(FLAGS.output, rows, ' '.join(sys.argv))
-  print(common.markdown_table(rows, [
+  common.report(FLAGS.output, rows, [
       'variant', 'length', 'batch', 'steady_peak_mb', 'steady_over_shortest',
-      'peak_mb', 'peak_before_update_mb', 'seconds_per_update']))
+      'peak_mb', 'peak_before_update_mb', 'seconds_per_update'])
 
 
 if __name__ == '__main__':

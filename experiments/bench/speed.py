@@ -18,7 +18,6 @@ core; torch.set_num_threads(os.cpu_count())).
 """
 
 import os
-import sys
 import tempfile
 
 from absl import app
@@ -152,10 +151,9 @@ def main(argv):
         row['torch_over_ours'] = row['torch_s'] / row['ours_s']
       print(row, flush=True)
       rows.append(row)
-  common.write_results(FLAGS.output, rows, ' '.join(sys.argv))
-  print(common.markdown_table(rows, [
+  common.report(FLAGS.output, rows, [
       'variant', 'batch', 'ours_s', 'torch_s', 'torch_over_ours', 'traces',
-      'train_seq_per_s', 'eval_seq_per_s', 'eval_over_train']))
+      'train_seq_per_s', 'eval_seq_per_s', 'eval_over_train'])
 
 
 if __name__ == '__main__':
