@@ -73,17 +73,18 @@ def phase_functions(trainer, batch_size):
     return tape.gradient(loss, encoder.trainable_variables)
 
   units, embed = config.lstm_units, config.embed_dim
+  vocab = trainer.data.vocab_size
   capture_steps = int(max(FLAGS.length - config.bptt,
                           int(tf.reduce_max(anchors)) - config.aux_bptt))
   step = 2 * batch_size * units * 4 * units
   main_flops = (capture_steps * step
                 + 3 * (config.bptt + config.aux_bptt) * step
-                + 3 * 2 * 256 * embed * 4 * units)  # the projection table
+                + 3 * 2 * vocab * embed * 4 * units)  # the projection table
 
   decoder = model.reconstructor
   state = (tf.random.normal([batch_size, units]),
            tf.random.normal([batch_size, units]))
-  segment = tf.random.uniform([config.aux_length, batch_size, 1], 0, 256,
+  segment = tf.random.uniform([config.aux_length, batch_size, 1], 0, vocab,
                               tf.int32)
 
   @tf.function
@@ -94,9 +95,11 @@ def phase_functions(trainer, batch_size):
     return tape.gradient(loss, decoder.trainable_variables)
 
   d = config.decoder_units
+  head_sizes = (d, *config.decoder_head_units, vocab)
   per_step = (2 * batch_size * d * 4 * d  # bottom recurrent
               + (config.decoder_layers - 1) * 2 * (2 * batch_size * d * 4 * d)
-              + 2 * batch_size * (d * 256 + 256 * 256 + 256 * 256))  # head
+              + 2 * batch_size * sum(m * n for m, n in zip(head_sizes,
+                                                           head_sizes[1:])))
   decoder_flops = 3 * ((config.aux_length - 1) * per_step
                        + 2 * 2 * batch_size * units * d)
   return main_phase, main_flops, decoder_phase, decoder_flops
