@@ -36,6 +36,7 @@ MODELS = {
     'transformer': (),  # The baseline: full backpropagation, no truncation.
 }
 OPTIMIZERS = ('adam', 'rmsprop')
+DECODER_ORDERS = ('forward', 'reverse')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,12 @@ class Config:
     decoder_embedding: 'shared': the r-LSTM decoder reads the segment
       through the main LSTM's embedding table; 'own': through a table of
       its own.
+    decoder_order: 'forward': the r-LSTM decoder reconstructs the segment
+      oldest element first (the paper's Figure 2), so every element's
+      gradient path through the main state and the decoder is l steps
+      long; 'reverse': newest first, so the path of the element k steps
+      before the anchor is about 2k steps (recent elements give a short,
+      strong signal).
     transformer_units, transformer_layers, transformer_heads,
       transformer_ffn_units: the `transformer` baseline's width, blocks,
       attention heads and feed-forward width (it shares `embed_dim` and
@@ -120,6 +127,7 @@ class Config:
   decoder_init: str = 'auto'
   decoder_feed_rate: float = 1.0
   decoder_embedding: str = 'own'
+  decoder_order: str = 'forward'
   transformer_units: int = 64
   transformer_layers: int = 2
   transformer_heads: int = 4
@@ -170,7 +178,8 @@ class Config:
 
 # Fields added after runs were saved without them, with the value that
 # reproduces those runs (even if the default changes).
-BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own'}
+BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
+                        'decoder_order': 'forward'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to
@@ -333,6 +342,9 @@ def validate(config: Config) -> None:
   if config.decoder_embedding not in ('shared', 'own'):
     raise UsageError(f'unknown decoder_embedding {config.decoder_embedding!r}'
                      '; choose shared or own (--decoder_embedding)')
+  if config.decoder_order not in DECODER_ORDERS:
+    raise UsageError(f'unknown decoder_order {config.decoder_order!r}; '
+                     'choose forward or reverse (--decoder_order)')
   positive = ('embed_dim', 'lstm_units', 'batch_size',
               'num_anchors', 'decoder_units', 'decoder_layers',
               'eval_batch_size', 'train_steps', 'steps_per_loop',

@@ -40,10 +40,12 @@ class SequenceClassifier(keras.Model):
                decoder_layers: int = 2,
                decoder_head_units: Sequence[int] = (256, 256),
                decoder_init: str = 'auto', decoder_feed_rate: float = 1.0,
-               decoder_embedding: str = 'own', **kwargs):
+               decoder_embedding: str = 'own',
+               decoder_order: str = 'forward', **kwargs):
     super().__init__(**kwargs)
     self.bptt = bptt
     self.decoder_feed_rate = decoder_feed_rate
+    self.decoder_order = decoder_order
     self.aux_length = aux_length
     self.aux_bptt = aux_bptt
     self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
@@ -151,11 +153,7 @@ class SequenceClassifier(keras.Model):
         outputs[name] = _Objective(
             losses.cross_entropy_and_correct(labels, logits), logits, None)
         continue
-      # Token j of a row's segment sits at step end - l + j (reconstruction:
-      # the l steps before the anchor) or end - l + 1 + j (prediction: the
-      # token each read output predicts).
-      first = window.end - self.aux_length + (name == 'prediction')
-      steps = first[tf.newaxis, :] + tf.range(self.aux_length)[:, tf.newaxis]
+      steps = self._segment_steps(name, window.end)
       targets = unroll.gather_steps(inputs, window.example, steps)
       if name == 'reconstruction':
         feed = None
@@ -171,6 +169,21 @@ class SequenceClassifier(keras.Model):
           _mean_over_anchors(loss, accuracy, anchors[name][1],
                              window.rows_per_example), logits, steps)
     return outputs
+
+  def _segment_steps(self, name: str, end: tf.Tensor) -> tf.Tensor:
+    """(l, N): the step of token j of each row's segment, in the order
+    its decoder reads and predicts them.
+
+    Reconstruction: the l steps before the anchor `end`, oldest first
+    (end - l + j) or, with decoder_order 'reverse', newest first
+    (end - 1 - j). Prediction: end - l + 1 + j, the token each read output
+    predicts.
+    """
+    j = tf.range(self.aux_length)[:, tf.newaxis]
+    if name == 'reconstruction' and self.decoder_order == 'reverse':
+      return end[tf.newaxis, :] - 1 - j
+    first = end - self.aux_length + (name == 'prediction')
+    return first[tf.newaxis, :] + j
 
   def _auxiliary_window(self, name: str,
                         anchors: tf.Tensor) -> unroll.Window:

@@ -43,6 +43,9 @@ FIELD_HELP = {
                          'reconstruct from the anchor state alone).',
     'decoder_embedding': 'shared (the r-LSTM decoder reads the main LSTM '
                          'embeddings) or own (a table of its own).',
+    'decoder_order': 'forward (the r-LSTM decoder reconstructs the segment '
+                     'oldest element first, as in the paper) or reverse '
+                     '(newest first).',
     'transformer_units': 'Transformer baseline: model width.',
     'transformer_layers': 'Transformer baseline: encoder blocks.',
     'transformer_heads': 'Transformer baseline: attention heads.',

@@ -64,7 +64,8 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       decoder_head_units=config.decoder_head_units,
       decoder_init=config.decoder_init,
       decoder_feed_rate=config.decoder_feed_rate,
-      decoder_embedding=config.decoder_embedding)
+      decoder_embedding=config.decoder_embedding,
+      decoder_order=config.decoder_order)
 
 
 def metric_names(objective: str) -> Tuple[str, str]:

@@ -39,18 +39,21 @@ def python_files():
   return sorted(files)
 
 
+PROJECT_PACKAGES = ('r_lstm', 'tests', 'experiments', 'experiments.bench')
+
+
 def project_imports(path):
-  """Names of the project modules `path` imports (r_lstm.x, tests.x,
-  experiments.bench.x), at any depth (imports inside functions count)."""
+  """Names of the project modules `path` imports (from any of
+  `PROJECT_PACKAGES`), at any depth (imports inside functions count)."""
   with open(os.path.join(REPO, path)) as f:
     tree = ast.parse(f.read())
   names = set()
   for node in ast.walk(tree):
     if isinstance(node, ast.ImportFrom) and node.module:
       package, _, module = node.module.rpartition('.')
-      if node.module in ('r_lstm', 'tests', 'experiments.bench'):
+      if node.module in PROJECT_PACKAGES:
         names |= {a.name for a in node.names}
-      elif package in ('r_lstm', 'tests', 'experiments.bench'):
+      elif package in PROJECT_PACKAGES:
         names.add(module)
   return names
 

@@ -98,7 +98,8 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     self.lengths = tf.fill([2], self.T)
     self.labels = tf.constant([0, 1])
 
-  def _model(self, aux_bptt=AUX_BPTT, decoder_embedding='own'):
+  def _model(self, aux_bptt=AUX_BPTT, decoder_embedding='own',
+             decoder_order='forward'):
     # With its own embeddings the decoder reads no main-LSTM input, so
     # d loss / d main embedding is exactly the gradient through the main
     # LSTM's inputs (the shared table is tested on its own below).
@@ -109,7 +110,7 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
         # Wide enough that no row's ReLUs are all dead (a zero gradient
         # that would have nothing to do with truncation).
         decoder_layers=2, decoder_head_units=(32,),
-        decoder_embedding=decoder_embedding)
+        decoder_embedding=decoder_embedding, decoder_order=decoder_order)
 
   def _step_gradients(self, model, anchors, objective, use_function=False):
     """|d loss / d embedded input| per (example, step), shape (2, T)."""
@@ -140,13 +141,15 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
       self.assertTrue(np.all(grads[b][inside] > 0),
                       f'example {b}: {grads[b]}')
 
-  @parameterized.parameters(False, True)
-  def test_reconstruction_gradient_windows(self, use_function):
+  @parameterized.product(use_function=(False, True),
+                         order=('forward', 'reverse'))
+  def test_reconstruction_gradient_windows(self, use_function, order):
     # Example 0: overlapping windows [6, 10) and [8, 12); example 1: one
-    # anchor at the end and one at the smallest position, l.
+    # anchor at the end and one at the smallest position, l. The order in
+    # which the decoder reconstructs does not move the window.
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
-    grads = self._step_gradients(self._model(), anchors, 'reconstruction',
-                                 use_function)
+    grads = self._step_gradients(self._model(decoder_order=order), anchors,
+                                 'reconstruction', use_function)
     self.assertWindow(grads, [[(6, 10), (8, 12)], [(20, 24), (2, 6)]])
 
   @parameterized.parameters(False, True)
@@ -169,21 +172,28 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     decoder_grads = tape.gradient(loss, model.reconstructor.trainable_variables)
     self.assertTrue(all(np.abs(g).sum() > 0 for g in decoder_grads))
 
-  @parameterized.parameters(False, True)
-  def test_shared_embedding_gets_only_the_segment_reads(self, use_function):
+  @parameterized.product(use_function=(False, True),
+                         order=('forward', 'reverse'))
+  def test_shared_embedding_gets_only_the_segment_reads(self, use_function,
+                                                        order):
     # No gradient through the main LSTM (aux_bptt 0): what reaches the
-    # shared table are the decoder's own reads, steps a-l .. a-2 (the last
-    # element of a segment is only predicted, never read).
-    model = self._model(aux_bptt=0, decoder_embedding='shared')
+    # shared table are the decoder's own reads: every element of the
+    # segment [a-l, a) but the one it reconstructs last, which is only
+    # predicted (a-1 forward, a-l in reverse).
+    model = self._model(aux_bptt=0, decoder_embedding='shared',
+                        decoder_order=order)
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
     grads = self._step_gradients(model, anchors, 'reconstruction',
                                  use_function)
-    L = self.L
-    self.assertWindow(grads, [[(10 - L, 9), (12 - L, 11)],
-                              [(24 - L, 23), (6 - L, 5)]])
+    skip_first, skip_last = (0, 1) if order == 'forward' else (1, 0)
+    self.assertWindow(grads, [
+        [(a - self.L + skip_first, a - skip_last) for a in example]
+        for example in ([10, 12], [24, 6])])
 
-  def test_decoder_starts_from_the_right_anchor_of_the_right_example(self):
-    model = self._model(decoder_embedding='shared')
+  @parameterized.parameters('forward', 'reverse')
+  def test_decoder_starts_from_the_right_anchor_of_the_right_example(
+      self, order):
+    model = self._model(decoder_embedding='shared', decoder_order=order)
     anchors = self._anchors([[10, 17], [24, 6]], [[1, 1], [1, 1]])
     scores = model.objectives(self.tokens, self.lengths, self.labels,
                               anchors)
@@ -195,6 +205,8 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
         state = unroll.final_states(model.encoder.cell, project, inputs,
                                     tf.fill([2], a), None)
         segment = inputs[a - self.L:a, b:b + 1]
+        if order == 'reverse':
+          segment = segment[::-1]
         losses.append(model.reconstructor(
             (state[0][b:b + 1], state[1][b:b + 1]), segment,
             main_embedding=model.encoder.embedding)[0][0])
@@ -209,6 +221,10 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(predicted.shape, (self.L - 1, 4, 1))
     # Row 1 is example 0's second anchor, 17: tokens 12..16 are predicted.
     self.assertAllEqual(steps[:, 1], range(12, 17))
+    reverse = self._model(decoder_order='reverse').predict_segments(
+        self.tokens, self.lengths, anchors)
+    # Newest first: the decoder reads token 16 and predicts 15 down to 11.
+    self.assertAllEqual(reverse['reconstruction'][0][:, 1], range(15, 10, -1))
     steps, predicted = predictions['prediction']
     self.assertEqual(predicted.shape, (self.L, 4, 1))
     self.assertAllEqual(steps[:, 2], range(18, 24))

@@ -105,9 +105,11 @@ class GuardsTest(tf.test.TestCase):
 
   def test_config_saved_before_a_field_existed_keeps_its_old_meaning(self):
     fields = json.loads(testing.TINY_CONFIG.to_json())
-    del fields['decoder_embedding']
+    for field in configs.BEFORE_FIELD_EXISTED:
+      del fields[field]
     old = configs.Config.from_json(json.dumps(fields))
     self.assertEqual(old.decoder_embedding, 'own')
+    self.assertEqual(old.decoder_order, 'forward')
 
   def test_non_finite_loss_stops_training_without_saving_it(self):
     trainer = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)

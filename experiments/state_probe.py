@@ -1,0 +1,92 @@
+r"""How much of the class can be read linearly from the main LSTM's state?
+
+  python -m experiments.state_probe --workdir=runs/mnist_auxiliary/r_lstm_k300
+
+A truncated classifier can only use what the state at the start of its window
+already holds, and an auxiliary loss helps only if it makes the state hold
+more. This measures that directly: the main LSTM runs over --train_examples
+training and --test_examples evaluation sequences, (h, c) is taken after each
+of --positions steps, and a ridge-regression classifier (one-hot targets,
+closed form, standardised features) fit on the training states is scored on
+the evaluation states. An untrained LSTM's state already holds the last few
+dozen pixels; memory shows as accuracy that survives from the digit's
+middle rows to the steps after it, e.g. 484 (the start of the K = 300 window)
+and 784 (the end).
+"""
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from r_lstm import evaluate, unroll
+
+# --workdir comes with r_lstm.evaluate.
+flags.DEFINE_list('positions', ['200', '300', '400', '484', '600', '700',
+                                '784'], 'Steps after which the state is read.')
+flags.DEFINE_integer('train_examples', 4000, 'Sequences to fit the probe on.')
+flags.DEFINE_integer('test_examples', 2000, 'Sequences to score it on.')
+flags.DEFINE_float('ridge', 1.0, 'L2 penalty of the probe.')
+flags.DEFINE_integer('chunk', 500, 'Sequences per LSTM pass.')
+
+FLAGS = flags.FLAGS
+
+
+def states_at(model, tokens: np.ndarray, positions, chunk: int) -> np.ndarray:
+  """(N, len(positions), 2 * units): [h, c] after each position."""
+  out = []
+  for start in range(0, len(tokens), chunk):
+    inputs = tf.transpose(tf.constant(tokens[start:start + chunk]), [1, 0, 2])
+    rows = inputs.shape[1]
+    h, c = unroll.capture_states(
+        model.encoder.cell, model.encoder.projector(), inputs,
+        tf.tile(tf.constant([positions], tf.int32), [rows, 1]))
+    out.append(np.concatenate([h.numpy(), c.numpy()], axis=-1))
+  return np.concatenate(out, axis=0)
+
+
+def ridge_probe_accuracy(train_x, train_y, test_x, test_y, num_classes: int,
+                         ridge: float) -> float:
+  """Accuracy of a closed-form ridge classifier on one-hot targets."""
+  mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+  def features(x):
+    x = (x - mean) / std
+    return np.concatenate([x, np.ones([len(x), 1])], axis=1)
+  x = features(train_x).astype(np.float64)
+  targets = np.eye(num_classes)[train_y]
+  weights = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]),
+                            x.T @ targets)
+  predicted = np.argmax(features(test_x) @ weights, axis=1)
+  return float(np.mean(predicted == test_y))
+
+
+def probe(trainer, positions, train_examples, test_examples, ridge, chunk):
+  """{position: probe accuracy} for a Trainer's model and data."""
+  data = trainer.data
+  train = states_at(trainer.model, data.train.tokens[:train_examples],
+                    positions, chunk)
+  test = states_at(trainer.model, data.test.tokens[:test_examples],
+                   positions, chunk)
+  return {p: ridge_probe_accuracy(
+      train[:, i], data.train.labels[:train_examples], test[:, i],
+      data.test.labels[:test_examples], data.num_classes, ridge)
+          for i, p in enumerate(positions)}
+
+
+def main(argv):
+  del argv
+  trainer, results = evaluate.evaluate_workdir(FLAGS.workdir)
+  if trainer.config.model == 'transformer':
+    raise app.UsageError('the Transformer has no recurrent state to probe')
+  positions = [int(p) for p in FLAGS.positions]
+  accuracies = probe(trainer, positions, FLAGS.train_examples,
+                     FLAGS.test_examples, FLAGS.ridge, FLAGS.chunk)
+  print(f'step {trainer.step}: classifier accuracy {results["accuracy"]:.4f}; '
+        'linear probe accuracy of the state after step')
+  print('| ' + ' | '.join(str(p) for p in positions) + ' |')
+  print('|---' * len(positions) + '|')
+  print('| ' + ' | '.join(f'{accuracies[p]:.3f}' for p in positions) + ' |')
+
+
+if __name__ == '__main__':
+  app.run(main)
