@@ -45,7 +45,15 @@ EXPERIMENTS = {
                                           decoder_feed_rate=0.25),
          # The decoder reads the main LSTM's embedding table.
          'r_lstm_k300_shared_embedding': dict(model='r_lstm',
-                                              decoder_embedding='shared')}),
+                                              decoder_embedding='shared'),
+         # Newest element first: recent elements give short gradient
+         # paths through the anchor state (README, "What the state holds").
+         'r_lstm_k300_reverse_unfed': dict(model='r_lstm',
+                                           decoder_order='reverse',
+                                           decoder_feed_rate=0.0),
+         'r_lstm_k300_reverse_quarter': dict(model='r_lstm',
+                                             decoder_order='reverse',
+                                             decoder_feed_rate=0.25)}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),

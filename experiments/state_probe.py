@@ -12,6 +12,11 @@ the evaluation states. An untrained LSTM's state already holds the last few
 dozen pixels; memory shows as accuracy that survives from the digit's
 middle rows to the steps after it, e.g. 484 (the start of the K = 300 window)
 and 784 (the end).
+
+With --pixel_ranges the same probe reads raw tokens instead (scaled to
+[0, 1]): how much of the class a linear model finds in, e.g., the last 300
+pixels alone (`--pixel_ranges=484:784`), the ceiling of a classifier that
+only uses its window.
 """
 
 from absl import app
@@ -19,7 +24,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import evaluate, unroll
+from r_lstm import evaluate, input_pipeline, train_lib, unroll
 
 # --workdir comes with r_lstm.evaluate.
 flags.DEFINE_list('positions', ['200', '300', '400', '484', '600', '700',
@@ -28,6 +33,10 @@ flags.DEFINE_integer('train_examples', 4000, 'Sequences to fit the probe on.')
 flags.DEFINE_integer('test_examples', 2000, 'Sequences to score it on.')
 flags.DEFINE_float('ridge', 1.0, 'L2 penalty of the probe.')
 flags.DEFINE_integer('chunk', 500, 'Sequences per LSTM pass.')
+flags.DEFINE_bool('untrained', False, 'Probe the freshly initialised model '
+                  'of the workdir\'s config instead of its checkpoint.')
+flags.DEFINE_list('pixel_ranges', None, 'Probe raw token ranges start:end '
+                  'instead of the state.')
 
 FLAGS = flags.FLAGS
 
@@ -73,9 +82,43 @@ def probe(trainer, positions, train_examples, test_examples, ridge, chunk):
           for i, p in enumerate(positions)}
 
 
+def pixel_probe(data, ranges, train_examples, test_examples, ridge):
+  """{(start, end): probe accuracy on raw tokens [start, end) / 255}."""
+  def tokens(split, examples, start, end):
+    return split.tokens[:examples, start:end].reshape(
+        min(examples, len(split)), -1) / 255.0
+  return {(start, end): ridge_probe_accuracy(
+      tokens(data.train, train_examples, start, end),
+      data.train.labels[:train_examples],
+      tokens(data.test, test_examples, start, end),
+      data.test.labels[:test_examples], data.num_classes, ridge)
+          for start, end in ranges}
+
+
+def saved_config(workdir):
+  config = train_lib.read_saved_config(workdir)
+  if config is None:
+    raise app.UsageError(f'{workdir} holds no run of r_lstm.train')
+  return config
+
+
 def main(argv):
   del argv
-  trainer, results = evaluate.evaluate_workdir(FLAGS.workdir)
+  if FLAGS.pixel_ranges:
+    ranges = [tuple(int(x) for x in r.split(':')) for r in FLAGS.pixel_ranges]
+    data = input_pipeline.load(saved_config(FLAGS.workdir), FLAGS.workdir)
+    accuracies = pixel_probe(data, ranges, FLAGS.train_examples,
+                             FLAGS.test_examples, FLAGS.ridge)
+    print('| tokens | linear probe accuracy |')
+    print('|---|---|')
+    for (start, end), accuracy in accuracies.items():
+      print(f'| [{start}, {end}) | {accuracy:.4f} |')
+    return
+  if FLAGS.untrained:
+    trainer = train_lib.load_run(saved_config(FLAGS.workdir), FLAGS.workdir)
+    results = trainer.evaluate()
+  else:
+    trainer, results = evaluate.evaluate_workdir(FLAGS.workdir)
   if trainer.config.model == 'transformer':
     raise app.UsageError('the Transformer has no recurrent state to probe')
   positions = [int(p) for p in FLAGS.positions]

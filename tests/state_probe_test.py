@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from experiments import state_probe
 from r_lstm import models, unroll
+from tests import testing
 
 
 class StateProbeTest(tf.test.TestCase):
@@ -39,6 +40,14 @@ class StateProbeTest(tf.test.TestCase):
     chance = state_probe.ridge_probe_accuracy(
         noise[:300], labels[:300], noise[300:], labels[300:], 4, 1.0)
     self.assertLess(chance, 0.45)
+
+  def test_pixel_probe_finds_the_class_only_where_it_is(self):
+    # The label of the tiny data is whether the last token is above 127.
+    data = testing.tiny_data(num_train=200, num_test=100)
+    accuracies = state_probe.pixel_probe(data, [(7, 8), (0, 7)], 200, 100,
+                                         1.0)
+    self.assertGreater(accuracies[(7, 8)], 0.9)
+    self.assertLess(accuracies[(0, 7)], 0.7)
 
 
 if __name__ == '__main__':
