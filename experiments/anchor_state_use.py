@@ -43,6 +43,8 @@ def main(argv):
                                  inputs, tf.fill([rows, 1], anchor))
     h, c = h[:, 0], c[:, 0]
     segment = inputs[anchor - length:anchor]
+    if model.decoder_order == 'reverse':  # Read as the decoder was trained.
+      segment = segment[::-1]
     losses = []
     for state in ((h, c), (tf.roll(h, 1, 0), tf.roll(c, 1, 0)),
                   (tf.zeros_like(h), tf.zeros_like(c))):
