@@ -8,10 +8,10 @@ more. This measures that directly: the main LSTM runs over --train_examples
 training and --test_examples evaluation sequences, (h, c) is taken after each
 of --positions steps, and a ridge-regression classifier (one-hot targets,
 closed form, standardised features) fit on the training states is scored on
-the evaluation states. An untrained LSTM's state already holds the last few
-dozen pixels; memory shows as accuracy that survives from the digit's
-middle rows to the steps after it, e.g. 484 (the start of the K = 300 window)
-and 784 (the end).
+the evaluation states. Even an untrained state holds some of the class (it
+reflects the pixels just read); memory shows as accuracy that survives from
+the digit's middle rows to the steps after it, e.g. 484 (the start of the
+K = 300 window) and 784 (the end).
 
 With --pixel_ranges the same probe reads raw tokens instead (scaled to
 [0, 1]): how much of the class a linear model finds in, e.g., the last 300
