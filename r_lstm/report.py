@@ -14,7 +14,7 @@ backpropagation), and "—" otherwise.
 import dataclasses
 import json
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -66,8 +66,9 @@ def paper_dataset(config: configs.Config) -> Optional[str]:
   return None
 
 
-def paper_accuracy(config: configs.Config) -> Optional[float]:
-  """The paper's Table 2 number for the run's setting, or None."""
+def paper_cell(config: configs.Config) -> Optional[Tuple[str, str, str]]:
+  """(dataset, model, backpropagation) of the paper's Table 2 that the
+  run's setting is, or None."""
   dataset = paper_dataset(config)
   if dataset is None:
     return None
@@ -79,8 +80,35 @@ def paper_accuracy(config: configs.Config) -> Optional[float]:
     backprop = '300'
   else:
     return None
-  row = PAPER_TABLE_2.get((config.model, backprop))
-  return None if row is None else row[PAPER_DATASETS.index(dataset)]
+  if (config.model, backprop) not in PAPER_TABLE_2:
+    return None
+  return dataset, config.model, backprop
+
+
+def paper_accuracy(config: configs.Config) -> Optional[float]:
+  """The paper's Table 2 number for the run's setting, or None."""
+  cell = paper_cell(config)
+  if cell is None:
+    return None
+  dataset, model, backprop = cell
+  return PAPER_TABLE_2[(model, backprop)][PAPER_DATASETS.index(dataset)]
+
+
+def quick_preset(dataset: str, model: str, backprop: str) -> str:
+  """The quick preset of a Table 2 cell, e.g. cifar10_r_lstm_t300_quick."""
+  name = f'{dataset.lower()}_{model}'
+  if model != 'transformer':
+    name += '_t300' if backprop == '300' else '_full'
+  return name + '_quick'
+
+
+def cells_not_run(runs: Sequence[Run]) -> List[Tuple[str, str, str]]:
+  """Table 2 cells that none of `runs` is, in the paper's order."""
+  done = {paper_cell(run.config) for run in runs}
+  return [(dataset, model, backprop)
+          for dataset in PAPER_DATASETS
+          for model, backprop in PAPER_TABLE_2
+          if (dataset, model, backprop) not in done]
 
 
 def load_run(workdir: str) -> Run:
@@ -139,6 +167,22 @@ def render(runs: Sequence[Run], title: str, plot_name: str) -> str:
             'training; "ours" is the accuracy of the last evaluation; '
             'training time excludes evaluation and each restart\'s first '
             '(compiling) interval.', '']
+  missing = cells_not_run(runs)
+  if missing:
+    lines += ['## Not run', '',
+              'Cells of the paper\'s Table 2 with no run in this report, and '
+              'the command that runs each at the quick budget (TFDS data '
+              'must be prepared in `--data_dir`; see README, Datasets).', '',
+              '| dataset | model | K | paper (%) | command |',
+              '|---|---|---|---|---|']
+    for dataset, model, backprop in missing:
+      preset = quick_preset(dataset, model, backprop)
+      paper = PAPER_TABLE_2[(model, backprop)][PAPER_DATASETS.index(dataset)]
+      lines.append(
+          f'| {dataset} | {model} | {backprop} | {paper:.1f} | '
+          f'`python -m r_lstm.train --preset={preset} --data_dir=<TFDS dir> '
+          f'--workdir=runs/{preset}` |')
+    lines.append('')
   return '\n'.join(lines)
 
 

@@ -62,8 +62,22 @@ class ReportTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIn('| demo | mnist5k | r_lstm | 300 | — | 50.00 | validation | '
                   '5 | 0.0 min | unknown | 0 |', text)
     self.assertIn('![learning curves](RESULTS_curves.png)', text)
+    # 17 of the 18 cells have no run (the demo is no cell).
+    not_run = text.split('## Not run')[1]
+    self.assertEqual(not_run.count('python -m r_lstm.train'), 17)
+    self.assertIn('| CIFAR10 | r_lstm | 300 | 65.9 | `python -m r_lstm.train '
+                  '--preset=cifar10_r_lstm_t300_quick --data_dir=<TFDS dir> '
+                  '--workdir=runs/cifar10_r_lstm_t300_quick` |', not_run)
+    self.assertNotIn('--preset=mnist_lstm_t300_quick', not_run)
     with open(os.path.join(root, 'docs', 'RESULTS_curves.png'), 'rb') as f:
       self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+
+  def test_each_cell_command_runs_that_cell(self):
+    for dataset in report.PAPER_DATASETS:
+      for model, backprop in report.PAPER_TABLE_2:
+        preset = report.quick_preset(dataset, model, backprop)
+        self.assertEqual(report.paper_cell(configs.preset(preset)),
+                         (dataset, model, backprop), preset)
 
   def test_not_a_run_directory(self):
     with self.assertRaisesRegex(configs.UsageError, 'not a run directory'):
