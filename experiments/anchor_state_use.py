@@ -42,9 +42,10 @@ def main(argv):
     h, c = unroll.capture_states(model.encoder.cell, model.encoder.projector(),
                                  inputs, tf.fill([rows, 1], anchor))
     h, c = h[:, 0], c[:, 0]
-    segment = inputs[anchor - length:anchor]
-    if model.decoder_order == 'reverse':  # Read as the decoder was trained.
-      segment = segment[::-1]
+    # The segment in the order the decoder was trained to read it.
+    segment = unroll.gather_steps(
+        inputs, tf.range(rows),
+        model.segment_steps('reconstruction', tf.fill([rows], anchor)))
     losses = []
     for state in ((h, c), (tf.roll(h, 1, 0), tf.roll(c, 1, 0)),
                   (tf.zeros_like(h), tf.zeros_like(c))):

@@ -153,7 +153,7 @@ class SequenceClassifier(keras.Model):
         outputs[name] = _Objective(
             losses.cross_entropy_and_correct(labels, logits), logits, None)
         continue
-      steps = self._segment_steps(name, window.end)
+      steps = self.segment_steps(name, window.end)
       targets = unroll.gather_steps(inputs, window.example, steps)
       if name == 'reconstruction':
         feed = None
@@ -170,7 +170,7 @@ class SequenceClassifier(keras.Model):
                              window.rows_per_example), logits, steps)
     return outputs
 
-  def _segment_steps(self, name: str, end: tf.Tensor) -> tf.Tensor:
+  def segment_steps(self, name: str, end: tf.Tensor) -> tf.Tensor:
     """(l, N): the step of token j of each row's segment, in the order
     its decoder reads and predicts them.
 
