@@ -7,7 +7,9 @@ Scores the reconstruction of the segments before fixed anchors on the first
 main state at the anchor, from another example's state, and from zeros. Equal
 losses mean the decoder ignores the anchor state, so the reconstruction loss
 puts no pressure on the main LSTM to remember. The decoder is fed as it was
-trained only when --feed_rate is given; by default it is teacher-forced.
+trained only when --feed_rate is given; by default it is teacher-forced. A
+decoder trained with sampled unfed inputs reads its own samples (one fixed
+seed) where the feed mask says so.
 """
 
 from absl import app
@@ -50,7 +52,8 @@ def main(argv):
     for state in ((h, c), (tf.roll(h, 1, 0), tf.roll(c, 1, 0)),
                   (tf.zeros_like(h), tf.zeros_like(c))):
       loss, _, _ = model.reconstructor(state, segment, feed,
-                                       model.encoder.embedding)
+                                       model.encoder.embedding,
+                                       tf.constant([0, 1], tf.int64))
       losses.append(float(tf.reduce_mean(loss)))
     print(f'| {anchor} | ' + ' | '.join(f'{l:.4f}' for l in losses) + ' |')
 

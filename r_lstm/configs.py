@@ -37,6 +37,7 @@ MODELS = {
 }
 OPTIMIZERS = ('adam', 'rmsprop')
 DECODER_ORDERS = ('forward', 'reverse')
+DECODER_UNFED_INPUTS = ('none', 'sampled')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +76,12 @@ class Config:
       they differ; 'project' always uses the maps.
     decoder_feed_rate: probability that the r-LSTM decoder reads each true
       element after the first (1: teacher forcing; 0: it reconstructs the
-      segment from the anchor state and the first element alone). Drawn
-      per element and update.
+      segment from the anchor state and the first element alone, or with
+      its own samples). Drawn per element and update.
+    decoder_unfed_input: what an r-LSTM decoder step that is not fed the
+      true element reads: 'none', no input (the paper's "optionally fed");
+      'sampled', a sample of the decoder's own prediction of that element
+      (scheduled sampling, with probability 1 - decoder_feed_rate).
     decoder_embedding: 'shared': the r-LSTM decoder reads the segment
       through the main LSTM's embedding table; 'own': through a table of
       its own.
@@ -126,6 +131,7 @@ class Config:
   decoder_head_units: Tuple[int, ...] = (256, 256)
   decoder_init: str = 'auto'
   decoder_feed_rate: float = 1.0
+  decoder_unfed_input: str = 'none'
   decoder_embedding: str = 'own'
   decoder_order: str = 'forward'
   transformer_units: int = 64
@@ -179,7 +185,8 @@ class Config:
 # Fields added after runs were saved without them, with the value that
 # reproduces those runs (even if the default changes).
 BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
-                        'decoder_order': 'forward'}
+                        'decoder_order': 'forward',
+                        'decoder_unfed_input': 'none'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to
@@ -345,6 +352,10 @@ def validate(config: Config) -> None:
   if config.decoder_order not in DECODER_ORDERS:
     raise UsageError(f'unknown decoder_order {config.decoder_order!r}; '
                      'choose forward or reverse (--decoder_order)')
+  if config.decoder_unfed_input not in DECODER_UNFED_INPUTS:
+    raise UsageError(f'unknown decoder_unfed_input '
+                     f'{config.decoder_unfed_input!r}; choose none or sampled '
+                     '(--decoder_unfed_input)')
   positive = ('embed_dim', 'lstm_units', 'batch_size',
               'num_anchors', 'decoder_units', 'decoder_layers',
               'eval_batch_size', 'train_steps', 'steps_per_loop',

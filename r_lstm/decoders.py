@@ -25,6 +25,22 @@ def feed_mask(length, rows, rate: float, seed: tf.Tensor) -> tf.Tensor:
   return tf.random.stateless_uniform([length, rows], seed=seed) < rate
 
 
+def sample_tokens(logits: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+  """(N, C) int32 tokens drawn from softmax(logits (N, C, V)), stateless.
+
+  No gradient flows through the draw.
+  """
+  shape = tf.shape(logits)
+  flat = tf.reshape(tf.stop_gradient(logits), [-1, shape[-1]])
+  tokens = tf.random.stateless_categorical(flat, 1, seed, dtype=tf.int32)
+  return tf.reshape(tokens, shape[:-1])
+
+
+def step_seeds(seed: tf.Tensor, steps) -> tf.Tensor:
+  """(steps, 2): the seed of each decoder step's draw, from one seed."""
+  return tf.random.experimental.stateless_split(seed, steps)
+
+
 def token_losses(logits: tf.Tensor, targets: tf.Tensor):
   """Cross-entropy and accuracy per row, averaged over steps and channels.
 
@@ -85,6 +101,11 @@ class ReconstructionDecoder(AuxiliaryDecoder):
   predicted from it. The bottom layer starts from the main
   LSTM's (h, c) at the anchor: copied when the sizes match and `init` is
   'auto', else through learned linear maps (one for h, one for c).
+  With `unfed_input='sampled'` an unfed step reads instead a sample of the
+  decoder's own prediction of element j (scheduled sampling: the decoder
+  learns to continue from its own mistakes, as it must at test time). That
+  makes step j depend on the head's output at step j - 1, so those
+  segments run through one loop over all layers, not layer by layer.
   With `embedding='shared'` the decoder reads the segment through the main
   LSTM's embedding table (passed to `call`), so the dense next-element
   signal also trains the embeddings the classifier reads; 'own' gives the
@@ -94,10 +115,11 @@ class ReconstructionDecoder(AuxiliaryDecoder):
   def __init__(self, vocab_size: int, channels: int, embed_dim: int,
                main_units: int, units: int, num_layers: int,
                head_units: Sequence[int], init: str = 'auto',
-               embedding: str = 'own', **kwargs):
+               embedding: str = 'own', unfed_input: str = 'none', **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
                      **kwargs)
     self.shares_embedding = embedding == 'shared'
+    self.samples_unfed = unfed_input == 'sampled'
     self.bottom = encoders.TokenLSTM(vocab_size, channels, embed_dim, units,
                                      own_embedding=not self.shares_embedding,
                                      name='lstm_0')
@@ -111,7 +133,8 @@ class ReconstructionDecoder(AuxiliaryDecoder):
 
   def call(self, anchor_state: unroll.State, segment: tf.Tensor,
            feed: Optional[tf.Tensor] = None,
-           main_embedding: Optional[tf.Tensor] = None
+           main_embedding: Optional[tf.Tensor] = None,
+           sample_seed: Optional[tf.Tensor] = None
            ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Scores the reconstruction of `segment`.
 
@@ -122,6 +145,9 @@ class ReconstructionDecoder(AuxiliaryDecoder):
         is ignored: the first element is always read); None feeds all.
       main_embedding: the main LSTM's embedding table; required (and only
         read) when the decoder shares it.
+      sample_seed: stateless seed of the samples unfed steps read; required
+        (and only read) when the decoder samples unfed steps and `feed` is
+        given.
 
     Returns:
       (loss (N,), accuracy (N,), logits (l - 1, N, C, V)).
@@ -132,15 +158,55 @@ class ReconstructionDecoder(AuxiliaryDecoder):
     if self.shares_embedding and main_embedding is None:
       raise ValueError('this decoder shares the main embedding: pass '
                        'main_embedding')
-    projected = self.bottom.projector(
-        main_embedding if self.shares_embedding else None)(segment[:-1])
-    if feed is not None:
+    project = self.bottom.projector(
+        main_embedding if self.shares_embedding else None)
+    projected = project(segment[:-1])
+    if feed is None:
+      logits = self._logits(self.bottom.cell, projected, (h, c))
+    else:
       feed = tf.concat([tf.ones_like(feed[:1]), feed[1:]], axis=0)
-      # An unfed step reads no input: its input projection is the bias.
-      projected = tf.where(feed[:, :, tf.newaxis], projected,
-                           self.bottom.cell.bias)
-    logits = self._logits(self.bottom.cell, projected, (h, c))
+      if self.samples_unfed:
+        if sample_seed is None:
+          raise ValueError('this decoder samples unfed steps: pass '
+                           'sample_seed')
+        logits = self._sampled_logits(project, projected, feed, (h, c),
+                                      sample_seed)
+      else:
+        # An unfed step reads no input: its input projection is the bias.
+        logits = self._logits(self.bottom.cell, tf.where(
+            feed[:, :, tf.newaxis], projected, self.bottom.cell.bias), (h, c))
     return (*token_losses(logits, segment[1:]), logits)
+
+  def _sampled_logits(self, project, projected: tf.Tensor, feed: tf.Tensor,
+                      bottom_state: unroll.State, seed: tf.Tensor
+                      ) -> tf.Tensor:
+    """Logits (L, N, C, V), one step at a time through every layer and the
+    head: where `feed[j]` is False, step j reads a token drawn (seed
+    `step_seeds(seed, L)[j]`) from step j - 1's prediction of element j."""
+    length, rows = tf.shape(projected)[0], tf.shape(projected)[1]
+    true_inputs = tf.TensorArray(tf.float32, size=length).unstack(projected)
+    seeds = step_seeds(seed, length)
+    cells = [self.bottom.cell] + self.upper_cells
+    logits_shape = [rows, self.channels, self.vocab_size]
+
+    def body(j, previous_logits, states, outputs):
+      sampled = project(sample_tokens(previous_logits, seeds[j]))
+      x = tf.where(feed[j][:, tf.newaxis], true_inputs.read(j), sampled)
+      new_states = []
+      for i, (cell, state) in enumerate(zip(cells, states)):
+        state = cell.step(x if i == 0 else cell.project(x), state)
+        new_states.append(state)
+        x = state[0]
+      logits = tf.reshape(self.head(x), logits_shape)
+      return j + 1, logits, new_states, outputs.write(j, logits)
+
+    states = [bottom_state] + [cell.zero_state(rows)
+                               for cell in self.upper_cells]
+    _, _, _, outputs = tf.while_loop(
+        lambda j, *_: j < length, body,
+        (tf.constant(0), tf.zeros(logits_shape), states,
+         tf.TensorArray(tf.float32, size=length)))
+    return outputs.stack()
 
 
 class PredictionDecoder(AuxiliaryDecoder):

@@ -40,6 +40,7 @@ class SequenceClassifier(keras.Model):
                decoder_layers: int = 2,
                decoder_head_units: Sequence[int] = (256, 256),
                decoder_init: str = 'auto', decoder_feed_rate: float = 1.0,
+               decoder_unfed_input: str = 'none',
                decoder_embedding: str = 'own',
                decoder_order: str = 'forward', **kwargs):
     super().__init__(**kwargs)
@@ -57,7 +58,7 @@ class SequenceClassifier(keras.Model):
       self.reconstructor = decoders.ReconstructionDecoder(
           vocab_size, channels, embed_dim, lstm_units, decoder_units,
           decoder_layers, decoder_head_units, decoder_init,
-          decoder_embedding, name='reconstructor')
+          decoder_embedding, decoder_unfed_input, name='reconstructor')
     if prediction:
       self.predictor = decoders.PredictionDecoder(
           vocab_size, channels, lstm_units, decoder_units, decoder_layers,
@@ -104,8 +105,9 @@ class SequenceClassifier(keras.Model):
       supervised: include the supervised objective (False while
         pretraining on the auxiliary losses alone).
       feed_seed: stateless seed of the reconstruction decoder's feed mask
-        (each element read with probability `decoder_feed_rate`); None
-        feeds every element.
+        (each element read with probability `decoder_feed_rate`) and of
+        the samples unfed elements read (`decoder_unfed_input='sampled'`);
+        None feeds every element.
 
     Returns:
       {objective: (loss (B,), accuracy (B,))}; an example's auxiliary loss
@@ -156,12 +158,13 @@ class SequenceClassifier(keras.Model):
       steps = self.segment_steps(name, window.end)
       targets = unroll.gather_steps(inputs, window.example, steps)
       if name == 'reconstruction':
-        feed = None
+        feed = sample_seed = None
         if feed_seed is not None and self.decoder_feed_rate < 1:
           feed = decoders.feed_mask(self.aux_length - 1, tf.shape(steps)[1],
                                     self.decoder_feed_rate, feed_seed)
+          sample_seed = tf.random.experimental.stateless_fold_in(feed_seed, 1)
         loss, accuracy, logits = self.reconstructor(
-            result, targets, feed, self.encoder.embedding)
+            result, targets, feed, self.encoder.embedding, sample_seed)
         steps = steps[1:]  # The first token is given, not predicted.
       else:
         loss, accuracy, logits = self.predictor(result[1], targets)

@@ -41,6 +41,10 @@ FIELD_HELP = {
     'decoder_feed_rate': 'Probability that the r-LSTM decoder reads each true '
                          'element after the first (1: teacher forcing, 0: '
                          'reconstruct from the anchor state alone).',
+    'decoder_unfed_input': 'What an r-LSTM decoder step not fed the true '
+                           'element reads: none (no input) or sampled (a '
+                           'sample of its own prediction: scheduled '
+                           'sampling).',
     'decoder_embedding': 'shared (the r-LSTM decoder reads the main LSTM '
                          'embeddings) or own (a table of its own).',
     'decoder_order': 'forward (the r-LSTM decoder reconstructs the segment '

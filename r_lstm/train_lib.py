@@ -64,6 +64,7 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       decoder_head_units=config.decoder_head_units,
       decoder_init=config.decoder_init,
       decoder_feed_rate=config.decoder_feed_rate,
+      decoder_unfed_input=config.decoder_unfed_input,
       decoder_embedding=config.decoder_embedding,
       decoder_order=config.decoder_order)
 

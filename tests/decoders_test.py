@@ -34,10 +34,11 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
     self.state = (tf.random.normal([N, MAIN]), tf.random.normal([N, MAIN]))
 
   def _reconstructor(self, main_units=MAIN, init='auto', layers=2,
-                     embedding='own'):
+                     embedding='own', unfed_input='none'):
     return decoders.ReconstructionDecoder(
         VOCAB, C, embed_dim=4, main_units=main_units, units=UNITS,
-        num_layers=layers, head_units=(8,), init=init, embedding=embedding)
+        num_layers=layers, head_units=(8,), init=init, embedding=embedding,
+        unfed_input=unfed_input)
 
   @parameterized.product(layers=[1, 2, 3], use_function=[False, True])
   def test_teacher_forced_reconstruction_equals_step_loop(self, layers,
@@ -90,6 +91,70 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
     _, _, other_state = decoder((self.state[0] + 1, self.state[1]),
                                 self.segment, unfed)
     self.assertNotAllClose(logits, other_state)
+
+  @parameterized.parameters(False, True)
+  def test_sampled_decoder_fed_every_step_is_teacher_forced(self,
+                                                           use_function):
+    decoder = self._reconstructor(unfed_input='sampled')
+    run = tf.function(decoder.call) if use_function else decoder.call
+    _, _, logits = run(self.state, self.segment, tf.ones([L - 1, N], tf.bool),
+                       sample_seed=tf.constant([5, 6], tf.int64))
+    _, _, teacher_forced = decoder(self.state, self.segment)
+    self.assertAllClose(logits, teacher_forced, atol=1e-5)
+
+  @parameterized.product(layers=[1, 2], use_function=[False, True])
+  def test_unfed_steps_read_samples_of_the_previous_prediction(
+      self, layers, use_function):
+    decoder = self._reconstructor(layers=layers, unfed_input='sampled')
+    # Step 0 is listed as unfed but must read element 0 regardless.
+    feed = tf.constant([[False] * N, [True] * N] + [[False] * N] * (L - 4)
+                       + [[True, False, True]])
+    seed = tf.constant([5, 6], tf.int64)
+    run = tf.function(decoder.call) if use_function else decoder.call
+    loss, _, logits = run(self.state, self.segment, feed, sample_seed=seed)
+    # Reference: one step at a time, step j reading the true element j or
+    # a draw from step j - 1's prediction of it.
+    project = decoder.bottom.projector()
+    seeds = decoders.step_seeds(seed, L - 1)
+    states = [(decoder.init_maps[0](self.state[0]),
+               decoder.init_maps[1](self.state[1]))] + [
+                   cell.zero_state(N) for cell in decoder.upper_cells]
+    cells = [decoder.bottom.cell] + decoder.upper_cells
+    want = []
+    for j in range(L - 1):
+      x = project(self.segment[j])
+      if j:
+        sampled = decoders.sample_tokens(want[-1], seeds[j])
+        x = tf.where(feed[j][:, None], x, project(sampled))
+      for i, cell in enumerate(cells):
+        states[i] = cell.step(x if i == 0 else cell.project(x), states[i])
+        x = states[i][0]
+      want.append(tf.reshape(decoder.head(x), [N, C, VOCAB]))
+    self.assertAllClose(logits, tf.stack(want), atol=1e-5)
+    # Unfed true elements are never read.
+    unfed_changed = tf.where(
+        tf.concat([tf.ones([1, N], tf.bool), feed[1:], tf.ones([1, N], tf.bool)],
+                  0)[:, :, None], self.segment, (self.segment + 1) % VOCAB)
+    _, _, same = run(self.state, unfed_changed, feed, sample_seed=seed)
+    self.assertAllClose(logits, same)
+    self.assertEqual(loss.shape, (N,))
+
+  def test_sampled_decoder_needs_a_seed_with_a_feed_mask(self):
+    decoder = self._reconstructor(unfed_input='sampled')
+    with self.assertRaisesRegex(ValueError, 'pass sample_seed'):
+      decoder(self.state, self.segment, tf.zeros([L - 1, N], tf.bool))
+
+  def test_sample_tokens_follow_the_softmax(self):
+    probabilities = tf.constant([[0.2, 0.8, 0.0]] * 3)  # One row per channel.
+    logits = tf.math.log(tf.tile(probabilities[tf.newaxis],
+                                 [2000, 1, 1]) + 1e-9)
+    seed = tf.constant([7, 8], tf.int64)
+    tokens = decoders.sample_tokens(logits, seed)
+    self.assertEqual(tokens.shape, (2000, 3))
+    self.assertEqual(tokens.dtype, tf.int32)
+    self.assertAllEqual(tokens, decoders.sample_tokens(logits, seed))
+    counts = np.bincount(tokens.numpy().ravel(), minlength=3) / 6000
+    self.assertAllClose(counts, [0.2, 0.8, 0.0], atol=0.02)
 
   @parameterized.parameters(0.0, 0.3, 1.0)
   def test_feed_mask_rate_and_determinism(self, rate):

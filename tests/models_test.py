@@ -99,7 +99,7 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     self.labels = tf.constant([0, 1])
 
   def _model(self, aux_bptt=AUX_BPTT, decoder_embedding='own',
-             decoder_order='forward'):
+             decoder_order='forward', **decoder_feeding):
     # With its own embeddings the decoder reads no main-LSTM input, so
     # d loss / d main embedding is exactly the gradient through the main
     # LSTM's inputs (the shared table is tested on its own below).
@@ -110,14 +110,16 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
         # Wide enough that no row's ReLUs are all dead (a zero gradient
         # that would have nothing to do with truncation).
         decoder_layers=2, decoder_head_units=(32,),
-        decoder_embedding=decoder_embedding, decoder_order=decoder_order)
+        decoder_embedding=decoder_embedding, decoder_order=decoder_order,
+        **decoder_feeding)
 
-  def _step_gradients(self, model, anchors, objective, use_function=False):
+  def _step_gradients(self, model, anchors, objective, use_function=False,
+                      feed_seed=None):
     """|d loss / d embedded input| per (example, step), shape (2, T)."""
     def grad():
       with tf.GradientTape() as tape:
         scores = model.objectives(self.tokens, self.lengths, self.labels,
-                                  anchors)
+                                  anchors, feed_seed=feed_seed)
         loss = tf.reduce_sum(scores[objective][0])
       return tape.gradient(loss, model.encoder.embedding)
     g = (tf.function(grad) if use_function else grad)()
@@ -150,6 +152,20 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
     grads = self._step_gradients(self._model(decoder_order=order), anchors,
                                  'reconstruction', use_function)
+    self.assertWindow(grads, [[(6, 10), (8, 12)], [(20, 24), (2, 6)]])
+
+  @parameterized.product(use_function=(False, True),
+                         unfed_input=('none', 'sampled'))
+  def test_reconstruction_gradient_windows_with_unfed_steps(
+      self, use_function, unfed_input):
+    # Unfed steps read nothing or the decoder's own samples (through its
+    # own table): neither opens a path into the main LSTM.
+    model = self._model(decoder_feed_rate=0.5,
+                        decoder_unfed_input=unfed_input)
+    anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
+    grads = self._step_gradients(model, anchors, 'reconstruction',
+                                 use_function,
+                                 feed_seed=tf.constant([1, 2], tf.int64))
     self.assertWindow(grads, [[(6, 10), (8, 12)], [(20, 24), (2, 6)]])
 
   @parameterized.parameters(False, True)
