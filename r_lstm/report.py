@@ -85,13 +85,15 @@ def paper_cell(config: configs.Config) -> Optional[Tuple[str, str, str]]:
   return dataset, config.model, backprop
 
 
+def paper_number(dataset: str, model: str, backprop: str) -> float:
+  """The paper's Table 2 test accuracy (%) of a cell."""
+  return PAPER_TABLE_2[(model, backprop)][PAPER_DATASETS.index(dataset)]
+
+
 def paper_accuracy(config: configs.Config) -> Optional[float]:
   """The paper's Table 2 number for the run's setting, or None."""
   cell = paper_cell(config)
-  if cell is None:
-    return None
-  dataset, model, backprop = cell
-  return PAPER_TABLE_2[(model, backprop)][PAPER_DATASETS.index(dataset)]
+  return None if cell is None else paper_number(*cell)
 
 
 def quick_preset(dataset: str, model: str, backprop: str) -> str:
@@ -177,9 +179,9 @@ def render(runs: Sequence[Run], title: str, plot_name: str) -> str:
               '|---|---|---|---|---|']
     for dataset, model, backprop in missing:
       preset = quick_preset(dataset, model, backprop)
-      paper = PAPER_TABLE_2[(model, backprop)][PAPER_DATASETS.index(dataset)]
       lines.append(
-          f'| {dataset} | {model} | {backprop} | {paper:.1f} | '
+          f'| {dataset} | {model} | {backprop} | '
+          f'{paper_number(dataset, model, backprop):.1f} | '
           f'`python -m r_lstm.train --preset={preset} --data_dir=<TFDS dir> '
           f'--workdir=runs/{preset}` |')
     lines.append('')
