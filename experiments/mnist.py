@@ -53,7 +53,23 @@ EXPERIMENTS = {
                                            decoder_feed_rate=0.0),
          'r_lstm_k300_reverse_quarter': dict(model='r_lstm',
                                              decoder_order='reverse',
-                                             decoder_feed_rate=0.25)}),
+                                             decoder_feed_rate=0.25),
+         # The paper's two phases within the same 3,000 updates: 500
+         # auxiliary-only updates first, so the classifier starts from a
+         # state that already holds the recent pixels.
+         'r_lstm_k300_reverse_unfed_pretrain500': dict(
+             model='r_lstm', decoder_order='reverse', decoder_feed_rate=0.0,
+             pretrain_steps=500),
+         # The head reads h and c: MNIST's blank last rows close the output
+         # gate, so h at the last step hides what c holds (README).
+         'lstm_k300_state': dict(model='lstm', head_input='state'),
+         'r_lstm_k300_state': dict(model='r_lstm', head_input='state'),
+         'r_lstm_k300_reverse_unfed_state': dict(
+             model='r_lstm', decoder_order='reverse', decoder_feed_rate=0.0,
+             head_input='state'),
+         'r_lstm_k300_reverse_unfed_pretrain500_state': dict(
+             model='r_lstm', decoder_order='reverse', decoder_feed_rate=0.0,
+             pretrain_steps=500, head_input='state')}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),

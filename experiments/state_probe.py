@@ -13,6 +13,9 @@ reflects the pixels just read); memory shows as accuracy that survives from
 the digit's middle rows to the steps after it, e.g. 484 (the start of the
 K = 300 window) and 784 (the end).
 
+With --read=h the probe reads h alone, what a classifier with
+--head_input=h sees: a closed output gate can hide from h what c holds.
+
 With --pixel_ranges the same probe reads raw tokens instead (scaled to
 [0, 1]): how much of the class a linear model finds in, e.g., the last 300
 pixels alone (`--pixel_ranges=484:784`), the ceiling of a classifier that
@@ -35,6 +38,8 @@ flags.DEFINE_float('ridge', 1.0, 'L2 penalty of the probe.')
 flags.DEFINE_integer('chunk', 500, 'Sequences per LSTM pass.')
 flags.DEFINE_bool('untrained', False, 'Probe the freshly initialised model '
                   'of the workdir\'s config instead of its checkpoint.')
+flags.DEFINE_enum('read', 'state', ['state', 'h'], 'Probe (h, c) '
+                  'concatenated, or h alone.')
 flags.DEFINE_list('pixel_ranges', None, 'Probe raw token ranges start:end '
                   'instead of the state.')
 
@@ -54,6 +59,13 @@ def states_at(model, tokens: np.ndarray, positions, chunk: int) -> np.ndarray:
   return np.concatenate(out, axis=0)
 
 
+def read_part(states: np.ndarray, read: str) -> np.ndarray:
+  """`states_at` output, or only its h half with read 'h'."""
+  if read == 'h':
+    return states[..., :states.shape[-1] // 2]
+  return states
+
+
 def ridge_probe_accuracy(train_x, train_y, test_x, test_y, num_classes: int,
                          ridge: float) -> float:
   """Accuracy of a closed-form ridge classifier on one-hot targets."""
@@ -69,13 +81,15 @@ def ridge_probe_accuracy(train_x, train_y, test_x, test_y, num_classes: int,
   return float(np.mean(predicted == test_y))
 
 
-def probe(trainer, positions, train_examples, test_examples, ridge, chunk):
+def probe(trainer, positions, train_examples, test_examples, ridge, chunk,
+          read='state'):
   """{position: probe accuracy} for a Trainer's model and data."""
   data = trainer.data
-  train = states_at(trainer.model, data.train.tokens[:train_examples],
-                    positions, chunk)
-  test = states_at(trainer.model, data.test.tokens[:test_examples],
-                   positions, chunk)
+  train, test = (
+      read_part(states_at(trainer.model, split.tokens[:examples], positions,
+                          chunk), read)
+      for split, examples in ((data.train, train_examples),
+                              (data.test, test_examples)))
   return {p: ridge_probe_accuracy(
       train[:, i], data.train.labels[:train_examples], test[:, i],
       data.test.labels[:test_examples], data.num_classes, ridge)
@@ -123,9 +137,11 @@ def main(argv):
     raise app.UsageError('the Transformer has no recurrent state to probe')
   positions = [int(p) for p in FLAGS.positions]
   accuracies = probe(trainer, positions, FLAGS.train_examples,
-                     FLAGS.test_examples, FLAGS.ridge, FLAGS.chunk)
+                     FLAGS.test_examples, FLAGS.ridge, FLAGS.chunk,
+                     FLAGS.read)
+  part = '(h, c)' if FLAGS.read == 'state' else 'h'
   print(f'step {trainer.step}: classifier accuracy {results["accuracy"]:.4f}; '
-        'linear probe accuracy of the state after step')
+        f'linear probe accuracy of {part} after step')
   print('| ' + ' | '.join(str(p) for p in positions) + ' |')
   print('|---' * len(positions) + '|')
   print('| ' + ' | '.join(f'{accuracies[p]:.3f}' for p in positions) + ' |')

@@ -38,6 +38,7 @@ MODELS = {
 OPTIMIZERS = ('adam', 'rmsprop')
 DECODER_ORDERS = ('forward', 'reverse')
 DECODER_UNFED_INPUTS = ('none', 'sampled')
+HEAD_INPUTS = ('h', 'state')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,10 @@ class Config:
     bptt: the supervised gradient reaches the last `bptt` steps of each
       sequence; bptt >= sequence length is full backpropagation.
     embed_dim, lstm_units, head_units: model sizes (paper: 128, 128, 256x2).
+    head_input: what the classifier head reads after the last step: 'h',
+      the LSTM's output, or 'state', h and the cell c concatenated. A
+      state can hold the class in c while a closed output gate hides it
+      from h (MNIST's blank last rows do this; README).
     aux_length: l, the segment each anchor reconstructs or predicts.
     aux_bptt: steps before the anchor the reconstruction gradient reaches
       into the main LSTM (0: none).
@@ -121,6 +126,7 @@ class Config:
   embed_dim: int = 128
   lstm_units: int = 128
   head_units: Tuple[int, ...] = (256, 256)
+  head_input: str = 'h'
   aux_length: int = 600
   aux_bptt: int = 300
   num_anchors: int = 1
@@ -186,7 +192,8 @@ class Config:
 # reproduces those runs (even if the default changes).
 BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
                         'decoder_order': 'forward',
-                        'decoder_unfed_input': 'none'}
+                        'decoder_unfed_input': 'none',
+                        'head_input': 'h'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to
@@ -352,6 +359,9 @@ def validate(config: Config) -> None:
   if config.decoder_order not in DECODER_ORDERS:
     raise UsageError(f'unknown decoder_order {config.decoder_order!r}; '
                      'choose forward or reverse (--decoder_order)')
+  if config.head_input not in HEAD_INPUTS:
+    raise UsageError(f'unknown head_input {config.head_input!r}; choose h or '
+                     'state (--head_input)')
   if config.decoder_unfed_input not in DECODER_UNFED_INPUTS:
     raise UsageError(f'unknown decoder_unfed_input '
                      f'{config.decoder_unfed_input!r}; choose none or sampled '

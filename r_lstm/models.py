@@ -34,7 +34,8 @@ class SequenceClassifier(keras.Model):
   def __init__(self, num_classes: int, vocab_size: int = 256,
                channels: int = 1, embed_dim: int = 128,
                lstm_units: int = 128, head_units: Sequence[int] = (256, 256),
-               bptt: int = 300, reconstruction: bool = False,
+               bptt: int = 300, head_input: str = 'h',
+               reconstruction: bool = False,
                prediction: bool = False, aux_length: int = 600,
                aux_bptt: int = 300, decoder_units: int = 256,
                decoder_layers: int = 2,
@@ -45,13 +46,15 @@ class SequenceClassifier(keras.Model):
                decoder_order: str = 'forward', **kwargs):
     super().__init__(**kwargs)
     self.bptt = bptt
+    self.head_input = head_input
     self.decoder_feed_rate = decoder_feed_rate
     self.decoder_order = decoder_order
     self.aux_length = aux_length
     self.aux_bptt = aux_bptt
     self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
                                       lstm_units, name='encoder')
-    self.head = heads.feed_forward(head_units, num_classes, lstm_units,
+    head_input_dim = lstm_units * (2 if head_input == 'state' else 1)
+    self.head = heads.feed_forward(head_units, num_classes, head_input_dim,
                                    name='head')
     self.reconstructor = self.predictor = None
     if reconstruction:
@@ -74,9 +77,16 @@ class SequenceClassifier(keras.Model):
     """
     inputs = tf.transpose(tokens, [1, 0, 2])
     cell, project = self.encoder.cell, self.encoder.projector()
-    h, _ = unroll.final_states(cell, project, inputs, lengths,
-                               self.bptt if training else None)
-    return self.head(h)
+    return self._classify(unroll.final_states(
+        cell, project, inputs, lengths, self.bptt if training else None))
+
+  def _classify(self, final_state: unroll.State) -> tf.Tensor:
+    """Class logits from the state after the last step: the head reads h,
+    or with head_input 'state' h and c (a closed output gate can hide in
+    h what c holds)."""
+    h, c = final_state
+    return self.head(tf.concat([h, c], -1) if self.head_input == 'state'
+                     else h)
 
   @property
   def auxiliary_objectives(self) -> Tuple[str, ...]:
@@ -151,7 +161,7 @@ class SequenceClassifier(keras.Model):
     outputs = {}
     for name, window, result in zip(names, windows, results):
       if name == 'supervised':
-        logits = self.head(result[0])
+        logits = self._classify(result)
         outputs[name] = _Objective(
             losses.cross_entropy_and_correct(labels, logits), logits, None)
         continue

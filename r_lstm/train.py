@@ -47,6 +47,9 @@ FIELD_HELP = {
                            'sampling).',
     'decoder_embedding': 'shared (the r-LSTM decoder reads the main LSTM '
                          'embeddings) or own (a table of its own).',
+    'head_input': 'What the classifier head reads from the last step: h '
+                  '(the LSTM output) or state (h and the cell c, '
+                  'concatenated).',
     'decoder_order': 'forward (the r-LSTM decoder reconstructs the segment '
                      'oldest element first, as in the paper) or reverse '
                      '(newest first).',

@@ -55,7 +55,7 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       num_classes=data.num_classes, vocab_size=data.vocab_size,
       channels=data.channels, embed_dim=config.embed_dim,
       lstm_units=config.lstm_units, head_units=config.head_units,
-      bptt=config.bptt,
+      bptt=config.bptt, head_input=config.head_input,
       reconstruction='reconstruction' in configs.MODELS[config.model],
       prediction='prediction' in configs.MODELS[config.model],
       aux_length=config.aux_length, aux_bptt=config.aux_bptt,

@@ -76,6 +76,8 @@ CASES = (
     ('unknown_decoder_unfed_input', 'empty', None, 'train',
      ['--model=r_lstm', '--decoder_unfed_input=model'],
      "unknown decoder_unfed_input 'model'"),
+    ('unknown_head_input', 'empty', None, 'train', ['--head_input=c'],
+     "unknown head_input 'c'"),
     ('feed_rate_above_one', 'empty', None, 'train',
      ['--model=r_lstm', '--decoder_feed_rate=1.5'],
      r'--decoder_feed_rate must be in \[0, 1\]'),

@@ -41,12 +41,16 @@ class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(train_logits.shape, (B, 5))
     self.assertAllClose(train_logits, self.model(tokens, lengths), atol=1e-6)
 
-  @parameterized.product(bptt=[4, T], use_function=[False, True])
+  @parameterized.product(bptt=[4, T], use_function=[False, True],
+                         head_input=['h', 'state'])
   def test_supervised_gradient_reaches_only_the_last_bptt_tokens(
-      self, bptt, use_function):
+      self, bptt, use_function, head_input):
     """Token 0 appears only before the window: its embedding gets no
-    gradient unless the window covers the whole sequence."""
-    self.model.bptt = bptt
+    gradient unless the window covers the whole sequence. A head reading
+    the cell c as well opens no other path."""
+    self.model = models.SequenceClassifier(
+        num_classes=5, vocab_size=VOCAB, embed_dim=4, lstm_units=6,
+        head_units=(7,), bptt=bptt, head_input=head_input)
     rng = np.random.RandomState(1)
     tokens = rng.randint(1, VOCAB, (B, T, 1))
     tokens[:, :T - 4] = 0
@@ -67,6 +71,23 @@ class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
     else:
       self.assertGreater(row_norms[0], 0.0)
     self.assertGreater(row_norms[1], 0.0)
+
+  def test_state_head_reads_h_then_c(self):
+    model = models.SequenceClassifier(
+        num_classes=5, vocab_size=VOCAB, embed_dim=4, lstm_units=6,
+        head_units=(7,), head_input='state')
+    tokens = tf.random.uniform([B, T, 1], 0, VOCAB, tf.int32)
+    lengths = tf.constant([T, 9, 2])
+    h, c = unroll.final_states(
+        model.encoder.cell, model.encoder.projector(),
+        tf.transpose(tokens, [1, 0, 2]), lengths, None)
+    # The first dense layer's input rows 0..5 weigh h, rows 6..11 weigh c.
+    self.assertEqual(model.head.layers[0].kernel.shape, (12, 7))
+    self.assertAllClose(model(tokens, lengths),
+                        model.head(np.concatenate([h, c], axis=-1)),
+                        atol=1e-6)
+    self.assertAllClose(model(tokens, lengths, training=True),
+                        model(tokens, lengths), atol=1e-6)
 
   def test_zero_bptt_trains_only_the_head(self):
     self.model.bptt = 0

@@ -111,6 +111,7 @@ class GuardsTest(tf.test.TestCase):
     self.assertEqual(old.decoder_embedding, 'own')
     self.assertEqual(old.decoder_order, 'forward')
     self.assertEqual(old.decoder_unfed_input, 'none')
+    self.assertEqual(old.head_input, 'h')
 
   def test_non_finite_loss_stops_training_without_saving_it(self):
     trainer = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)

@@ -27,6 +27,9 @@ class StateProbeTest(tf.test.TestCase):
                                  tf.fill([7], position), None)
       self.assertAllClose(states[:, i], np.concatenate([h, c], -1),
                           atol=1e-5)
+      self.assertAllClose(state_probe.read_part(states, 'h')[:, i], h,
+                          atol=1e-5)
+    self.assertIs(state_probe.read_part(states, 'state'), states)
 
   def test_probe_reads_a_linearly_coded_class_and_not_noise(self):
     rng = np.random.RandomState(0)

@@ -30,13 +30,16 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(*[(model, 1.0, 'shared')
                               for model in configs.MODELS],
                             ('r_lstm', 0.0, 'shared'), ('rp_lstm', 0.5, 'own'),
-                            ('r_lstm', 0.5, 'own', 'sampled'))
+                            ('r_lstm', 0.5, 'own', 'sampled'),
+                            ('r_lstm', 1.0, 'own', 'none', 'state'),
+                            ('lstm', 1.0, 'own', 'none', 'state'))
   def test_train_step_changes_every_trainable_variable(
-      self, model, feed_rate, embedding, unfed_input='none'):
+      self, model, feed_rate, embedding, unfed_input='none', head_input='h'):
     config = testing.TINY_CONFIG.replace(model=model,
                                          decoder_feed_rate=feed_rate,
                                          decoder_embedding=embedding,
-                                         decoder_unfed_input=unfed_input)
+                                         decoder_unfed_input=unfed_input,
+                                         head_input=head_input)
     trainer = train_lib.Trainer(config, self.workdir, self.data)
     before = _weights(trainer)
     logs = trainer.train(trainer.train_iterator(), 1)
