@@ -63,7 +63,8 @@ EXPERIMENTS = {
          # The head reads h and c: MNIST's blank last rows close the output
          # gate, so h at the last step hides what c holds (README).
          'lstm_k300_state': dict(model='lstm', head_input='state'),
-         'r_lstm_k300_state': dict(model='r_lstm', head_input='state'),
+         'r_lstm_k300_pretrain500_state': dict(
+             model='r_lstm', pretrain_steps=500, head_input='state'),
          'r_lstm_k300_reverse_unfed_state': dict(
              model='r_lstm', decoder_order='reverse', decoder_feed_rate=0.0,
              head_input='state'),

@@ -27,6 +27,9 @@ FIELD_HELP = {
     'embed_dim': 'Embedding size per channel.',
     'lstm_units': 'Main LSTM size.',
     'head_units': 'Feed-forward head sizes, e.g. 256,256.',
+    'head_input': 'What the classifier head reads from the last step: h '
+                  '(the LSTM output) or state (h and the cell c, '
+                  'concatenated).',
     'aux_length': 'l: tokens each anchor reconstructs (r) or predicts (p).',
     'aux_bptt': 'Steps before the anchor the reconstruction gradient reaches '
                 'in the main LSTM.',
@@ -47,9 +50,6 @@ FIELD_HELP = {
                            'sampling).',
     'decoder_embedding': 'shared (the r-LSTM decoder reads the main LSTM '
                          'embeddings) or own (a table of its own).',
-    'head_input': 'What the classifier head reads from the last step: h '
-                  '(the LSTM output) or state (h and the cell c, '
-                  'concatenated).',
     'decoder_order': 'forward (the r-LSTM decoder reconstructs the segment '
                      'oldest element first, as in the paper) or reverse '
                      '(newest first).',
