@@ -21,6 +21,11 @@ from absl import flags
 
 from r_lstm import configs, reporting, train_lib
 
+# Newest element first, decoder fed only the first element: the r-LSTM
+# decoder the later variants build on (README, "What the state holds").
+REVERSE_UNFED = dict(model='r_lstm', decoder_order='reverse',
+                     decoder_feed_rate=0.0)
+
 # experiment -> (shared settings, {variant: its own settings}).
 EXPERIMENTS = {
     'truncation': (
@@ -48,29 +53,24 @@ EXPERIMENTS = {
                                               decoder_embedding='shared'),
          # Newest element first: recent elements give short gradient
          # paths through the anchor state (README, "What the state holds").
-         'r_lstm_k300_reverse_unfed': dict(model='r_lstm',
-                                           decoder_order='reverse',
-                                           decoder_feed_rate=0.0),
+         'r_lstm_k300_reverse_unfed': REVERSE_UNFED,
          'r_lstm_k300_reverse_quarter': dict(model='r_lstm',
                                              decoder_order='reverse',
                                              decoder_feed_rate=0.25),
          # The paper's two phases within the same 3,000 updates: 500
          # auxiliary-only updates first, so the classifier starts from a
          # state that already holds the recent pixels.
-         'r_lstm_k300_reverse_unfed_pretrain500': dict(
-             model='r_lstm', decoder_order='reverse', decoder_feed_rate=0.0,
-             pretrain_steps=500),
+         'r_lstm_k300_reverse_unfed_pretrain500': dict(REVERSE_UNFED,
+                                                       pretrain_steps=500),
          # The head reads h and c: MNIST's blank last rows close the output
          # gate, so h at the last step hides what c holds (README).
          'lstm_k300_state': dict(model='lstm', head_input='state'),
          'r_lstm_k300_pretrain500_state': dict(
              model='r_lstm', pretrain_steps=500, head_input='state'),
-         'r_lstm_k300_reverse_unfed_state': dict(
-             model='r_lstm', decoder_order='reverse', decoder_feed_rate=0.0,
-             head_input='state'),
+         'r_lstm_k300_reverse_unfed_state': dict(REVERSE_UNFED,
+                                                 head_input='state'),
          'r_lstm_k300_reverse_unfed_pretrain500_state': dict(
-             model='r_lstm', decoder_order='reverse', decoder_feed_rate=0.0,
-             pretrain_steps=500, head_input='state')}),
+             REVERSE_UNFED, pretrain_steps=500, head_input='state')}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),
