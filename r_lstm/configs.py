@@ -39,6 +39,16 @@ OPTIMIZERS = ('adam', 'rmsprop')
 DECODER_ORDERS = ('forward', 'reverse')
 DECODER_UNFED_INPUTS = ('none', 'sampled')
 HEAD_INPUTS = ('h', 'state')
+# Config field -> the values it may take; validate() checks them all.
+CHOICES = {
+    'model': tuple(MODELS),
+    'optimizer': OPTIMIZERS,
+    'decoder_init': ('auto', 'project'),
+    'decoder_embedding': ('shared', 'own'),
+    'decoder_order': DECODER_ORDERS,
+    'head_input': HEAD_INPUTS,
+    'decoder_unfed_input': DECODER_UNFED_INPUTS,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -344,28 +354,10 @@ def preset(name: str) -> Config:
 
 def validate(config: Config) -> None:
   """Raises UsageError naming the first bad field of `config`."""
-  if config.model not in MODELS:
-    raise UsageError(f'unknown model {config.model!r}; choose one of '
-                     f'{", ".join(MODELS)} (--model)')
-  if config.optimizer not in OPTIMIZERS:
-    raise UsageError(f'unknown optimizer {config.optimizer!r}; choose one of '
-                     f'{", ".join(OPTIMIZERS)} (--optimizer)')
-  if config.decoder_init not in ('auto', 'project'):
-    raise UsageError(f'unknown decoder_init {config.decoder_init!r}; choose '
-                     'auto or project (--decoder_init)')
-  if config.decoder_embedding not in ('shared', 'own'):
-    raise UsageError(f'unknown decoder_embedding {config.decoder_embedding!r}'
-                     '; choose shared or own (--decoder_embedding)')
-  if config.decoder_order not in DECODER_ORDERS:
-    raise UsageError(f'unknown decoder_order {config.decoder_order!r}; '
-                     'choose forward or reverse (--decoder_order)')
-  if config.head_input not in HEAD_INPUTS:
-    raise UsageError(f'unknown head_input {config.head_input!r}; choose h or '
-                     'state (--head_input)')
-  if config.decoder_unfed_input not in DECODER_UNFED_INPUTS:
-    raise UsageError(f'unknown decoder_unfed_input '
-                     f'{config.decoder_unfed_input!r}; choose none or sampled '
-                     '(--decoder_unfed_input)')
+  for name, choices in CHOICES.items():
+    if getattr(config, name) not in choices:
+      raise UsageError(f'unknown {name} {getattr(config, name)!r}; choose one '
+                       f'of {", ".join(choices)} (--{name})')
   positive = ('embed_dim', 'lstm_units', 'batch_size',
               'num_anchors', 'decoder_units', 'decoder_layers',
               'eval_batch_size', 'train_steps', 'steps_per_loop',
