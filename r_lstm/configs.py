@@ -77,7 +77,8 @@ class Config:
     head_input: what the classifier head reads after the last step: 'h',
       the LSTM's output, or 'state', h and the cell c concatenated. A
       state can hold the class in c while a closed output gate hides it
-      from h (MNIST's blank last rows do this; README).
+      from h (MNIST's blank last rows do this; README). The default is
+      'state': after auxiliary-only pretraining a head on h saw nothing.
     aux_length: l, the segment each anchor reconstructs or predicts.
     aux_bptt: steps before the anchor the reconstruction gradient reaches
       into the main LSTM (0: none).
@@ -136,7 +137,7 @@ class Config:
   embed_dim: int = 128
   lstm_units: int = 128
   head_units: Tuple[int, ...] = (256, 256)
-  head_input: str = 'h'
+  head_input: str = 'state'
   aux_length: int = 600
   aux_bptt: int = 300
   num_anchors: int = 1
