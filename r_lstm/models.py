@@ -34,7 +34,7 @@ class SequenceClassifier(keras.Model):
   def __init__(self, num_classes: int, vocab_size: int = 256,
                channels: int = 1, embed_dim: int = 128,
                lstm_units: int = 128, head_units: Sequence[int] = (256, 256),
-               bptt: int = 300, head_input: str = 'h',
+               bptt: int = 300, head_input: str = 'state',
                reconstruction: bool = False,
                prediction: bool = False, aux_length: int = 600,
                aux_bptt: int = 300, decoder_units: int = 256,
