@@ -19,6 +19,7 @@ import time
 from absl import app
 from absl import flags
 
+from experiments import multiseed
 from r_lstm import configs, reporting, train_lib
 
 # Newest element first, decoder fed only the first element: the r-LSTM
@@ -26,18 +27,28 @@ from r_lstm import configs, reporting, train_lib
 REVERSE_UNFED = dict(model='r_lstm', decoder_order='reverse',
                      decoder_feed_rate=0.0)
 
+# The headline setting (batch 32, K = 300, l = 200, 2 x 256 decoder, Adam
+# 1e-3, clip 1, head on h): the reference implementation's in
+# ../shared/calibration.
+HEADLINE = dict(batch_size=32, train_steps=3000, eval_every=500, bptt=300,
+                aux_length=200, aux_bptt=300, decoder_units=256,
+                decoder_layers=2, optimizer='adam', learning_rate=1e-3,
+                clip_norm=1.0, head_input='h')
+# The paper's decoder (oldest element first, teacher-forced) reading the
+# main embedding table, as the reference's does.
+PAPER_DECODER = dict(model='r_lstm', decoder_order='forward',
+                     decoder_feed_rate=1.0, decoder_embedding='shared')
+
 # experiment -> (shared settings, {variant: its own settings}). The head
 # reads h unless a variant says otherwise: the runs in the README were made
 # before --head_input=state became the default.
 EXPERIMENTS = {
     'truncation': (
-        dict(batch_size=64, train_steps=500, eval_every=500, head_input='h'),
+        dict(batch_size=64, train_steps=500, eval_every=500, head_input='h',
+             init='keras'),
         {'lstm_k300': dict(bptt=300), 'lstm_k784': dict(bptt=784)}),
     'auxiliary': (
-        dict(batch_size=32, train_steps=3000, eval_every=500, bptt=300,
-             aux_length=200, aux_bptt=300, decoder_units=256,
-             decoder_layers=2, optimizer='adam', learning_rate=1e-3,
-             clip_norm=1.0, head_input='h'),
+        dict(HEADLINE, init='keras'),
         {'lstm_k300': dict(model='lstm'),
          # Teacher-forced decoder: it learns to ignore the anchor state.
          'r_lstm_k300': dict(model='r_lstm'),
@@ -73,6 +84,31 @@ EXPERIMENTS = {
                                                  head_input='state'),
          'r_lstm_k300_reverse_unfed_pretrain500_state': dict(
              REVERSE_UNFED, pretrain_steps=500, head_input='state')}),
+    # Which initialization lets the paper's r-LSTM leave chance
+    # (docs/FIDELITY.md, "Initialization"). Ablations swap one part of the
+    # torch scheme back to Keras' (--train_steps=1000 for the short runs).
+    'initialization': (
+        HEADLINE,
+        {'lstm_k300_torch': dict(model='lstm', init='torch'),
+         'lstm_k300_keras': dict(model='lstm', init='keras'),
+         'lstm_k300_tf1': dict(model='lstm', init='tf1'),
+         'r_lstm_k300_torch': dict(PAPER_DECODER, init='torch'),
+         'r_lstm_k300_torch_pretrain500': dict(PAPER_DECODER, init='torch',
+                                               pretrain_steps=500),
+         'r_lstm_k300_keras': dict(PAPER_DECODER, init='keras'),
+         'r_lstm_k300_tf1': dict(PAPER_DECODER, init='tf1'),
+         'r_lstm_k300_torch_own_embedding': dict(
+             PAPER_DECODER, init='torch', decoder_embedding='own'),
+         'r_lstm_k300_torch_keras_embedding': dict(
+             PAPER_DECODER, init='torch', init_embedding='keras'),
+         'r_lstm_k300_torch_keras_lstm_weights': dict(
+             PAPER_DECODER, init='torch', init_lstm_weights='keras'),
+         'r_lstm_k300_torch_keras_lstm_bias': dict(
+             PAPER_DECODER, init='torch', init_lstm_bias='keras'),
+         'r_lstm_k300_torch_keras_dense': dict(
+             PAPER_DECODER, init='torch', init_dense='keras'),
+         'r_lstm_k300_keras_torch_embedding': dict(
+             PAPER_DECODER, init='keras', init_embedding='torch')}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),
@@ -83,7 +119,12 @@ flags.DEFINE_string('npz', '../shared/datasets/mnist.npz',
 flags.DEFINE_string('workdir_root', None,
                     'Default: runs/mnist_<experiment>.')
 flags.DEFINE_integer('train_steps', None, 'Override the updates per run.')
-flags.DEFINE_integer('seed', 0, 'Random seed.')
+flags.DEFINE_integer('seed', 0, 'Random seed (one run per variant in '
+                     '<workdir_root>/<variant>).')
+flags.DEFINE_list('seeds', None, 'Run each variant with each of these seeds, '
+                  'in <workdir_root>/<variant>/seed_<N>, and write a table of '
+                  'mean +- sd over seeds and a curve plot with a band per '
+                  'variant (experiments.multiseed).')
 
 FLAGS = flags.FLAGS
 
@@ -107,20 +148,34 @@ def main(argv):
   del argv
   shared, variants = EXPERIMENTS[FLAGS.experiment]
   root = FLAGS.workdir_root or f'runs/mnist_{FLAGS.experiment}'
+  unknown = set(FLAGS.variants or ()) - set(variants)
+  if unknown:
+    raise app.UsageError(f'unknown variants {sorted(unknown)}; '
+                         f'{FLAGS.experiment} has {", ".join(variants)}')
+  seeds = [int(seed) for seed in FLAGS.seeds] if FLAGS.seeds else [FLAGS.seed]
   summaries = []
   for name, settings in variants.items():
     if FLAGS.variants and name not in FLAGS.variants:
       continue
-    config = configs.preset('default').replace(
-        dataset=f'npz:{FLAGS.npz}', steps_per_loop=25, seed=FLAGS.seed,
-        **{**shared, **settings})
-    if FLAGS.train_steps:
-      config = config.replace(train_steps=FLAGS.train_steps)
-    config = config.replace(checkpoint_every=config.eval_every)
-    workdir = os.path.join(root, name)
-    start = time.monotonic()
-    train_lib.train_and_evaluate(config, workdir)
-    summaries.append(summarize(name, workdir, time.monotonic() - start))
+    workdirs = []
+    for seed in seeds:
+      config = configs.preset('default').replace(
+          dataset=f'npz:{FLAGS.npz}', steps_per_loop=25, seed=seed,
+          **{**shared, **settings})
+      if FLAGS.train_steps:
+        config = config.replace(train_steps=FLAGS.train_steps)
+      config = config.replace(checkpoint_every=config.eval_every)
+      workdir = os.path.join(root, name)
+      if FLAGS.seeds:
+        workdir = os.path.join(workdir, f'seed_{seed}')
+      start = time.monotonic()
+      train_lib.train_and_evaluate(config, workdir)
+      summaries.append(summarize(name if not FLAGS.seeds
+                                 else f'{name} seed {seed}', workdir,
+                                 time.monotonic() - start))
+      workdirs.append(workdir)
+    if FLAGS.seeds:
+      print(multiseed.write_summary(workdirs, os.path.join(root, name), name))
   with open(os.path.join(root, 'summary.json'), 'w') as f:
     json.dump(summaries, f, indent=2)
   steps = sorted({s for row in summaries for s in row['test_accuracy_by_step']})

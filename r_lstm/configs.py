@@ -10,6 +10,8 @@ import os
 import tempfile
 from typing import Optional, Tuple
 
+from r_lstm import initializers
+
 
 class UsageError(ValueError):
   """A bad flag, file or directory; the message says how to fix it."""
@@ -48,7 +50,10 @@ CHOICES = {
     'decoder_order': DECODER_ORDERS,
     'head_input': HEAD_INPUTS,
     'decoder_unfed_input': DECODER_UNFED_INPUTS,
+    'init': initializers.SCHEMES,
 }
+# Fields that follow `init` when None, else name a scheme of their own.
+INIT_PART_FIELDS = {f'init_{part}': part for part in initializers.PARTS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +112,13 @@ class Config:
       long; 'reverse': newest first, so the path of the element k steps
       before the anchor is about 2k steps (recent elements give a short,
       strong signal).
+    init: the weight initialization scheme, 'keras', 'torch' or 'tf1'
+      (`r_lstm.initializers` lists each part's distribution and its
+      source). The paper does not give one, and it decides whether the
+      truncated r-LSTM leaves chance (docs/FIDELITY.md). The Transformer
+      baseline keeps its own initialization.
+    init_embedding, init_lstm_weights, init_lstm_bias, init_dense: one part
+      from another scheme than `init` (None: `init`'s), for ablations.
     transformer_units, transformer_layers, transformer_heads,
       transformer_ffn_units: the `transformer` baseline's width, blocks,
       attention heads and feed-forward width (it shares `embed_dim` and
@@ -151,6 +163,11 @@ class Config:
   decoder_unfed_input: str = 'none'
   decoder_embedding: str = 'own'
   decoder_order: str = 'forward'
+  init: str = 'keras'
+  init_embedding: Optional[str] = None
+  init_lstm_weights: Optional[str] = None
+  init_lstm_bias: Optional[str] = None
+  init_dense: Optional[str] = None
   transformer_units: int = 64
   transformer_layers: int = 2
   transformer_heads: int = 4
@@ -170,6 +187,12 @@ class Config:
 
   def replace(self, **changes) -> 'Config':
     return dataclasses.replace(self, **changes)
+
+  @property
+  def initialization(self) -> initializers.Initialization:
+    return initializers.Initialization.from_scheme(
+        self.init, **{part: getattr(self, field)
+                      for field, part in INIT_PART_FIELDS.items()})
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -204,7 +227,8 @@ class Config:
 BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
                         'decoder_order': 'forward',
                         'decoder_unfed_input': 'none',
-                        'head_input': 'h'}
+                        'head_input': 'h',
+                        'init': 'keras'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to
@@ -359,6 +383,12 @@ def validate(config: Config) -> None:
     if getattr(config, name) not in choices:
       raise UsageError(f'unknown {name} {getattr(config, name)!r}; choose one '
                        f'of {", ".join(choices)} (--{name})')
+  for name in INIT_PART_FIELDS:
+    value = getattr(config, name)
+    if value is not None and value not in initializers.SCHEMES:
+      raise UsageError(f'unknown {name} {value!r}; choose one of '
+                       f'{", ".join(initializers.SCHEMES)} (--{name}), or '
+                       f'leave it unset to follow --init')
   positive = ('embed_dim', 'lstm_units', 'batch_size',
               'num_anchors', 'decoder_units', 'decoder_layers',
               'eval_batch_size', 'train_steps', 'steps_per_loop',

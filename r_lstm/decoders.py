@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import encoders, heads, unroll
+from r_lstm import encoders, heads, initializers, unroll
 from r_lstm import losses as losses_lib
 
 
@@ -64,15 +64,18 @@ class AuxiliaryDecoder(keras.layers.Layer):
   """
 
   def __init__(self, vocab_size: int, channels: int, units: int,
-               num_layers: int, head_units: Sequence[int], **kwargs):
+               num_layers: int, head_units: Sequence[int],
+               initialization: initializers.Initialization = initializers.KERAS,
+               **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = vocab_size
     self.channels = channels
     self.units = units
-    self.upper_cells = [unroll.LSTMCell(units, units, name=f'lstm_{i + 1}')
+    self.upper_cells = [unroll.LSTMCell(units, units, initialization,
+                                        name=f'lstm_{i + 1}')
                         for i in range(num_layers - 1)]
     self.head = heads.feed_forward(head_units, channels * vocab_size, units,
-                                   name='head')
+                                   name='head', initialization=initialization)
 
   def _logits(self, bottom_cell: unroll.LSTMCell, projected: tf.Tensor,
               bottom_state: unroll.State) -> tf.Tensor:
@@ -109,23 +112,28 @@ class ReconstructionDecoder(AuxiliaryDecoder):
   With `embedding='shared'` the decoder reads the segment through the main
   LSTM's embedding table (passed to `call`), so the dense next-element
   signal also trains the embeddings the classifier reads; 'own' gives the
-  decoder a table of its own.
+  decoder a table of its own. `initialization` chooses every weight's
+  starting distribution, the start maps' included.
   """
 
   def __init__(self, vocab_size: int, channels: int, embed_dim: int,
                main_units: int, units: int, num_layers: int,
                head_units: Sequence[int], init: str = 'auto',
-               embedding: str = 'own', unfed_input: str = 'none', **kwargs):
+               embedding: str = 'own', unfed_input: str = 'none',
+               initialization: initializers.Initialization = initializers.KERAS,
+               **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     **kwargs)
+                     initialization, **kwargs)
     self.shares_embedding = embedding == 'shared'
     self.samples_unfed = unfed_input == 'sampled'
     self.bottom = encoders.TokenLSTM(vocab_size, channels, embed_dim, units,
                                      own_embedding=not self.shares_embedding,
+                                     initialization=initialization,
                                      name='lstm_0')
     self.init_maps = None
     if init == 'project' or main_units != units:
-      self.init_maps = [keras.layers.Dense(units, name=f'init_{part}')
+      self.init_maps = [initialization.make_dense(units, main_units,
+                                                  name=f'init_{part}')
                         for part in ('h', 'c')]
       for dense in self.init_maps:
         dense.build((None, main_units))
@@ -219,10 +227,12 @@ class PredictionDecoder(AuxiliaryDecoder):
 
   def __init__(self, vocab_size: int, channels: int, main_units: int,
                units: int, num_layers: int, head_units: Sequence[int],
+               initialization: initializers.Initialization = initializers.KERAS,
                **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     **kwargs)
-    self.bottom = unroll.LSTMCell(main_units, units, name='lstm_0')
+                     initialization, **kwargs)
+    self.bottom = unroll.LSTMCell(main_units, units, initialization,
+                                  name='lstm_0')
     self.built = True
 
   def call(self, main_outputs: tf.Tensor, targets: tf.Tensor

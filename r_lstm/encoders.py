@@ -3,16 +3,18 @@
 import keras
 import tensorflow as tf
 
-from r_lstm import unroll
+from r_lstm import initializers, unroll
 
 
-def add_token_embedding(layer: keras.layers.Layer, channels: int,
-                        vocab_size: int, embed_dim: int):
-  """One (vocab_size x embed_dim) table per channel, as `layer`'s weight
-  (Keras' Embedding initialiser)."""
+def add_token_embedding(
+    layer: keras.layers.Layer, channels: int, vocab_size: int,
+    embed_dim: int,
+    initialization: initializers.Initialization = initializers.KERAS):
+  """One (vocab_size x embed_dim) table per channel, as `layer`'s weight."""
   return layer.add_weight(
       shape=(channels, vocab_size, embed_dim),
-      initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+      initializer=initialization.embedding_initializer(vocab_size,
+                                                       embed_dim),
       name='embedding')
 
 
@@ -29,19 +31,23 @@ class TokenLSTM(keras.layers.Layer):
 
   With `own_embedding=False` the layer has no table of its own and
   `projector` must be given another layer's (a decoder reading the main
-  LSTM's embeddings).
+  LSTM's embeddings). `initialization` chooses the starting distributions
+  of the table and the LSTM.
   """
 
   def __init__(self, vocab_size: int, channels: int, embed_dim: int,
-               units: int, own_embedding: bool = True, **kwargs):
+               units: int, own_embedding: bool = True,
+               initialization: initializers.Initialization = initializers.KERAS,
+               **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = vocab_size
     self.channels = channels
     self.embedding = None
     if own_embedding:
       self.embedding = add_token_embedding(self, channels, vocab_size,
-                                           embed_dim)
-    self.cell = unroll.LSTMCell(channels * embed_dim, units, name='lstm')
+                                           embed_dim, initialization)
+    self.cell = unroll.LSTMCell(channels * embed_dim, units, initialization,
+                                name='lstm')
     self.built = True
 
   @property

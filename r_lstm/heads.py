@@ -4,12 +4,18 @@ from typing import Sequence
 
 import keras
 
+from r_lstm import initializers
 
-def feed_forward(hidden_units: Sequence[int], num_outputs: int,
-                 input_dim: int, name: str) -> keras.Sequential:
+
+def feed_forward(
+    hidden_units: Sequence[int], num_outputs: int, input_dim: int, name: str,
+    initialization: initializers.Initialization = initializers.KERAS
+) -> keras.Sequential:
   """ReLU layers of `hidden_units`, then a linear layer of logits; built."""
+  fan_ins = [input_dim, *hidden_units]
   head = keras.Sequential(
-      [keras.layers.Dense(n, activation='relu') for n in hidden_units]
-      + [keras.layers.Dense(num_outputs)], name=name)
+      [initialization.make_dense(n, fan_in, activation='relu')
+       for n, fan_in in zip(hidden_units, fan_ins)]
+      + [initialization.make_dense(num_outputs, fan_ins[-1])], name=name)
   head.build((None, input_dim))
   return head

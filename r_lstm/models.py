@@ -16,7 +16,7 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import decoders, encoders, heads, losses, unroll
+from r_lstm import decoders, encoders, heads, initializers, losses, unroll
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
 
@@ -29,7 +29,11 @@ class _Objective(NamedTuple):
 
 class SequenceClassifier(keras.Model):
   """Token LSTM -> feed-forward head on the last state -> class logits,
-  optionally with r-LSTM and/or p-LSTM auxiliary decoders."""
+  optionally with r-LSTM and/or p-LSTM auxiliary decoders.
+
+  `initialization` (`r_lstm.initializers`) chooses the starting
+  distribution of every weight, the decoders' included.
+  """
 
   def __init__(self, num_classes: int, vocab_size: int = 256,
                channels: int = 1, embed_dim: int = 128,
@@ -43,7 +47,9 @@ class SequenceClassifier(keras.Model):
                decoder_init: str = 'auto', decoder_feed_rate: float = 1.0,
                decoder_unfed_input: str = 'none',
                decoder_embedding: str = 'own',
-               decoder_order: str = 'forward', **kwargs):
+               decoder_order: str = 'forward',
+               initialization: initializers.Initialization = initializers.KERAS,
+               **kwargs):
     super().__init__(**kwargs)
     self.bptt = bptt
     self.head_input = head_input
@@ -52,20 +58,23 @@ class SequenceClassifier(keras.Model):
     self.aux_length = aux_length
     self.aux_bptt = aux_bptt
     self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
-                                      lstm_units, name='encoder')
+                                      lstm_units,
+                                      initialization=initialization,
+                                      name='encoder')
     head_input_dim = lstm_units * (2 if head_input == 'state' else 1)
     self.head = heads.feed_forward(head_units, num_classes, head_input_dim,
-                                   name='head')
+                                   name='head', initialization=initialization)
     self.reconstructor = self.predictor = None
     if reconstruction:
       self.reconstructor = decoders.ReconstructionDecoder(
           vocab_size, channels, embed_dim, lstm_units, decoder_units,
           decoder_layers, decoder_head_units, decoder_init,
-          decoder_embedding, decoder_unfed_input, name='reconstructor')
+          decoder_embedding, decoder_unfed_input, initialization,
+          name='reconstructor')
     if prediction:
       self.predictor = decoders.PredictionDecoder(
           vocab_size, channels, lstm_units, decoder_units, decoder_layers,
-          decoder_head_units, name='predictor')
+          decoder_head_units, initialization, name='predictor')
     self.built = True  # Every weight exists now; no shape inference needed.
 
   def call(self, tokens, lengths, training=False):

@@ -53,6 +53,16 @@ FIELD_HELP = {
     'decoder_order': 'forward (the r-LSTM decoder reconstructs the segment '
                      'oldest element first, as in the paper) or reverse '
                      '(newest first).',
+    'init': 'Weight initialization scheme: keras, torch (PyTorch defaults) or '
+            'tf1 (TensorFlow 1.x defaults); see r_lstm/initializers.py.',
+    'init_embedding': 'Embedding initialization from another scheme than '
+                      '--init (keras, torch or tf1).',
+    'init_lstm_weights': 'LSTM kernel and recurrent kernel initialization '
+                         'from another scheme than --init.',
+    'init_lstm_bias': 'LSTM bias initialization from another scheme than '
+                      '--init.',
+    'init_dense': 'Dense layers (heads, decoder start maps) initialization '
+                  'from another scheme than --init.',
     'transformer_units': 'Transformer baseline: model width.',
     'transformer_layers': 'Transformer baseline: encoder blocks.',
     'transformer_heads': 'Transformer baseline: attention heads.',

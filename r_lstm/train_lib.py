@@ -66,7 +66,8 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       decoder_feed_rate=config.decoder_feed_rate,
       decoder_unfed_input=config.decoder_unfed_input,
       decoder_embedding=config.decoder_embedding,
-      decoder_order=config.decoder_order)
+      decoder_order=config.decoder_order,
+      initialization=config.initialization)
 
 
 def metric_names(objective: str) -> Tuple[str, str]:

@@ -35,38 +35,38 @@ from typing import Callable, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
+from r_lstm import initializers
+
 State = Tuple[tf.Tensor, tf.Tensor]
 Project = Callable[[tf.Tensor], tf.Tensor]
 
 
 class LSTMCell(keras.layers.Layer):
-  """An LSTM cell with Keras' gate layout (i, f, c, o) and initialisers.
+  """An LSTM cell with Keras' gate layout (i, f, c, o).
 
   The weights have the same shapes and meaning as `keras.layers.LSTM`'s
   (kernel, recurrent_kernel, bias), so weights can be copied between the
   two. The input matmul is separate from the recurrent step (`project` vs
   `step`) so that a whole window of inputs is projected in one matmul (or one
-  table gather) outside the sequential loop.
+  table gather) outside the sequential loop. `initialization` chooses the
+  starting distributions (Keras' by default; see `r_lstm.initializers`).
   """
 
-  def __init__(self, input_dim: int, units: int, **kwargs):
+  def __init__(self, input_dim: int, units: int,
+               initialization: initializers.Initialization = initializers.KERAS,
+               **kwargs):
     super().__init__(**kwargs)
     self.input_dim = input_dim
     self.units = units
+    kernel, recurrent, bias = initialization.lstm_initializers(input_dim,
+                                                               units)
     self.kernel = self.add_weight(
-        shape=(input_dim, 4 * units), initializer='glorot_uniform',
-        name='kernel')
+        shape=(input_dim, 4 * units), initializer=kernel, name='kernel')
     self.recurrent_kernel = self.add_weight(
-        shape=(units, 4 * units), initializer='orthogonal',
+        shape=(units, 4 * units), initializer=recurrent,
         name='recurrent_kernel')
-
-    def unit_forget_bias(shape, dtype=None):
-      del shape
-      return tf.concat([tf.zeros([units]), tf.ones([units]),
-                        tf.zeros([2 * units])], axis=0)
-
     self.bias = self.add_weight(
-        shape=(4 * units,), initializer=unit_forget_bias, name='bias')
+        shape=(4 * units,), initializer=bias, name='bias')
     self.built = True
 
   def project(self, inputs: tf.Tensor) -> tf.Tensor:

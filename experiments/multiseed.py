@@ -1,0 +1,140 @@
+r"""Mean +- standard deviation over seeds, from the runs' own metrics.
+
+  # Aggregate runs that already exist (any number of workdirs of one
+  # variant), writing <output>.md and <output>.png:
+  python -m experiments.multiseed --output=runs/init/r_lstm_k300_torch/summary \
+      runs/init/r_lstm_k300_torch/seed_*
+
+`experiments.mnist --seeds=0,1,2` trains every seed and then calls
+`write_summary` itself. Single curves on truncated pixel MNIST swing by
++-0.15 between seeds, so a claim about learning is a mean over seeds with
+its spread, and the band in the plot is that spread.
+"""
+
+import json
+import math
+import os
+import statistics
+import sys
+from typing import Dict, List, Sequence
+
+from r_lstm import reporting
+
+
+def read_metrics(workdir: str) -> List[dict]:
+  with open(os.path.join(workdir, reporting.METRICS_FILE)) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def eval_curve(workdir: str) -> Dict[int, float]:
+  """{update: evaluation accuracy} of one run (its test or validation
+  split, whichever it evaluated)."""
+  return {row['step']: row['accuracy'] for row in read_metrics(workdir)
+          if row.get('split') in ('test', 'validation') and 'accuracy' in row}
+
+
+def seconds_per_update(workdir: str) -> float:
+  """Median over logged training intervals, the first (tracing) left out."""
+  rates = [row['steps_per_sec'] for row in read_metrics(workdir)
+           if row.get('split') == 'train' and row.get('steps_per_sec')]
+  rates = rates[1:] or rates
+  return statistics.median(1 / rate for rate in rates) if rates else math.nan
+
+
+def aggregate(workdirs: Sequence[str]) -> Dict[int, dict]:
+  """{update: {'mean', 'sd', 'n', 'values'}} over the runs that reached
+  that update (sd is the sample standard deviation; 0 for one run)."""
+  curves = [eval_curve(w) for w in workdirs]
+  steps = sorted({step for curve in curves for step in curve})
+  table = {}
+  for step in steps:
+    values = [curve[step] for curve in curves if step in curve]
+    table[step] = dict(
+        mean=statistics.fmean(values),
+        sd=statistics.stdev(values) if len(values) > 1 else 0.0,
+        n=len(values), values=values)
+  return table
+
+
+def markdown(name: str, workdirs: Sequence[str]) -> str:
+  """A table: each evaluation point's mean +- sd (n runs), every seed's
+  value, and each run's seconds per update."""
+  table = aggregate(workdirs)
+  lines = [f'### {name}', '',
+           '| update | mean ± sd | n | ' + ' | '.join(
+               os.path.basename(os.path.normpath(w)) for w in workdirs)
+           + ' |',
+           '|---' * (3 + len(workdirs)) + '|']
+  curves = [eval_curve(w) for w in workdirs]
+  for step, row in table.items():
+    cells = [f'{c[step]:.4f}' if step in c else '' for c in curves]
+    lines.append(f"| {step} | {row['mean']:.4f} ± {row['sd']:.4f} | "
+                 f"{row['n']} | " + ' | '.join(cells) + ' |')
+  speeds = [f'{seconds_per_update(w):.3f}' for w in workdirs]
+  lines.append('| s/update | | | ' + ' | '.join(speeds) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def plot(named_workdirs: Dict[str, Sequence[str]], path: str) -> None:
+  """Mean curve of each variant with a +-1 sd band, one colour each."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  figure, axes = plt.subplots(figsize=(7, 4.5))
+  for name, workdirs in named_workdirs.items():
+    table = aggregate(workdirs)
+    steps = list(table)
+    means = [table[s]['mean'] for s in steps]
+    sds = [table[s]['sd'] for s in steps]
+    n = max((table[s]['n'] for s in steps), default=0)
+    line, = axes.plot(steps, means, marker='o', label=f'{name} (n={n})')
+    axes.fill_between(steps, [m - d for m, d in zip(means, sds)],
+                      [m + d for m, d in zip(means, sds)],
+                      color=line.get_color(), alpha=0.2)
+  axes.set_xlabel('update')
+  axes.set_ylabel('evaluation accuracy (mean ± sd over seeds)')
+  axes.set_ylim(0, 1)
+  axes.grid(alpha=0.3)
+  axes.legend(fontsize=8)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def write_summary(workdirs: Sequence[str], output: str, name: str) -> str:
+  """Writes <output>.md (the table) and <output>.png (the band plot) and
+  returns the table; `output` may be a directory (files summary.*)."""
+  if os.path.isdir(output):
+    output = os.path.join(output, 'summary')
+  text = markdown(name, workdirs)
+  with open(f'{output}.md', 'w') as f:
+    f.write(text)
+  plot({name: workdirs}, f'{output}.png')
+  return text
+
+
+def main(argv: Sequence[str]) -> int:
+  """`--output=PREFIX [--name=NAME] WORKDIR...`."""
+  output, name, workdirs = None, None, []
+  for arg in argv:
+    if arg.startswith('--output='):
+      output = arg.split('=', 1)[1]
+    elif arg.startswith('--name='):
+      name = arg.split('=', 1)[1]
+    else:
+      workdirs.append(arg)
+  missing = [w for w in workdirs
+             if not os.path.exists(os.path.join(w, reporting.METRICS_FILE))]
+  if not output or not workdirs or missing:
+    print('usage: python -m experiments.multiseed --output=PREFIX '
+          '[--name=NAME] WORKDIR...' + (f'\nno metrics in {missing}'
+                                        if missing else ''), file=sys.stderr)
+    return 2
+  name = name or os.path.basename(os.path.normpath(
+      os.path.dirname(os.path.normpath(workdirs[0]))))
+  print(write_summary(workdirs, output, name))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,72 @@
+"""Tests of the mean +- sd over seeds and its table and plot."""
+
+import json
+import os
+
+import tensorflow as tf
+
+from experiments import multiseed
+from r_lstm import reporting
+
+
+def write_run(directory, curve, steps_per_sec=(1.0, 2.0, 4.0)):
+  os.makedirs(directory, exist_ok=True)
+  rows = [{'step': 0, 'split': 'host', 'description': 'test'}]
+  rows += [{'step': 10 * (i + 1), 'split': 'train', 'steps_per_sec': rate}
+           for i, rate in enumerate(steps_per_sec)]
+  rows += [{'step': step, 'split': 'test', 'accuracy': accuracy, 'loss': 1.0}
+           for step, accuracy in curve.items()]
+  with open(os.path.join(directory, reporting.METRICS_FILE), 'w') as f:
+    f.write(''.join(json.dumps(row) + '\n' for row in rows))
+  return directory
+
+
+class MultiseedTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    root = self.create_tempdir().full_path
+    self.runs = [
+        write_run(os.path.join(root, 'variant', 'seed_0'),
+                  {500: 0.1, 1000: 0.5}),
+        write_run(os.path.join(root, 'variant', 'seed_1'),
+                  {500: 0.3, 1000: 0.7}),
+        # A run still going: only its first evaluation counts.
+        write_run(os.path.join(root, 'variant', 'seed_2'), {500: 0.2}),
+    ]
+    self.root = root
+
+  def test_mean_and_sample_sd_per_update_over_the_runs_that_reached_it(self):
+    table = multiseed.aggregate(self.runs)
+    self.assertEqual(sorted(table), [500, 1000])
+    self.assertAllClose(table[500]['mean'], 0.2)
+    self.assertAllClose(table[500]['sd'], 0.1)
+    self.assertEqual(table[500]['n'], 3)
+    self.assertAllClose(table[1000]['mean'], 0.6)
+    self.assertAllClose(table[1000]['sd'], 0.14142136)
+    self.assertEqual(table[1000]['n'], 2)
+
+  def test_seconds_per_update_leaves_out_the_first_interval(self):
+    self.assertAllClose(multiseed.seconds_per_update(self.runs[0]), 0.375)
+
+  def test_summary_writes_the_table_and_the_band_plot(self):
+    output = os.path.join(self.root, 'variant')
+    text = multiseed.write_summary(self.runs, output, 'variant')
+    self.assertIn('| 1000 | 0.6000 ± 0.1414 | 2 | 0.5000 | 0.7000 |  |',
+                  text)
+    self.assertIn('seed_0 | seed_1 | seed_2', text)
+    with open(os.path.join(output, 'summary.md')) as f:
+      self.assertEqual(f.read(), text)
+    self.assertGreater(os.path.getsize(os.path.join(output, 'summary.png')),
+                       1000)
+
+  def test_command_line_refuses_a_directory_without_metrics(self):
+    self.assertEqual(multiseed.main(
+        [f'--output={self.root}/x', self.root]), 2)
+    self.assertEqual(multiseed.main(
+        [f'--output={self.root}/x', *self.runs]), 0)
+    self.assertTrue(os.path.exists(f'{self.root}/x.png'))
+
+
+if __name__ == '__main__':
+  tf.test.main()
