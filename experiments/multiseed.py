@@ -4,6 +4,9 @@ r"""Mean +- standard deviation over seeds, from the runs' own metrics.
   # variant), writing <output>.md and <output>.png:
   python -m experiments.multiseed --output=runs/init/r_lstm_k300_torch/summary \
       runs/init/r_lstm_k300_torch/seed_*
+  # Every variant under a root (<root>/<variant>/seed_<N>), one table each
+  # and one plot with a band per variant:
+  python -m experiments.multiseed --root=runs/init --output=docs/initialization
 
 `experiments.mnist --seeds=0,1,2` trains every seed and then calls
 `write_summary` itself. Single curves on truncated pixel MNIST swing by
@@ -113,16 +116,52 @@ def write_summary(workdirs: Sequence[str], output: str, name: str) -> str:
   return text
 
 
+def variants_under(root: str) -> Dict[str, List[str]]:
+  """{variant: its seed workdirs} for <root>/<variant>/seed_<N>/ runs."""
+  found = {}
+  for variant in sorted(os.listdir(root)):
+    if not os.path.isdir(os.path.join(root, variant)):
+      continue
+    seeds = sorted(
+        (os.path.join(root, variant, d)
+         for d in os.listdir(os.path.join(root, variant))
+         if d.startswith('seed_') and os.path.exists(
+             os.path.join(root, variant, d, reporting.METRICS_FILE))),
+        key=lambda w: int(w.rsplit('_', 1)[1]))
+    if seeds:
+      found[variant] = seeds
+  return found
+
+
+def write_experiment(root: str, output: str, title: str) -> str:
+  """Writes <output>.md (one table per variant under `root`) and
+  <output>.png (all variants' bands); returns the Markdown."""
+  variants = variants_under(root)
+  text = f'## {title}\n\n' + '\n'.join(
+      markdown(name, workdirs) for name, workdirs in variants.items())
+  with open(f'{output}.md', 'w') as f:
+    f.write(text)
+  plot(variants, f'{output}.png')
+  return text
+
+
 def main(argv: Sequence[str]) -> int:
-  """`--output=PREFIX [--name=NAME] WORKDIR...`."""
-  output, name, workdirs = None, None, []
+  """`--output=PREFIX [--name=NAME] WORKDIR...` or `--root=DIR
+  --output=PREFIX [--name=TITLE]`."""
+  output, name, root, workdirs = None, None, None, []
   for arg in argv:
     if arg.startswith('--output='):
       output = arg.split('=', 1)[1]
     elif arg.startswith('--name='):
       name = arg.split('=', 1)[1]
+    elif arg.startswith('--root='):
+      root = arg.split('=', 1)[1]
     else:
       workdirs.append(arg)
+  if root and output and os.path.isdir(root):
+    print(write_experiment(root, output, name or os.path.basename(
+        os.path.normpath(root))))
+    return 0
   missing = [w for w in workdirs
              if not os.path.exists(os.path.join(w, reporting.METRICS_FILE))]
   if not output or not workdirs or missing:

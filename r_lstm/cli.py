@@ -1,19 +1,23 @@
 """What the command-line entry points share: turning a UsageError (bad
-input) or a NonFiniteError (training diverged) into one clear line on stderr
-and a non-zero exit."""
+input), a NonFiniteError (training diverged) or an Interrupted (stopped by a
+signal after saving) into one clear line on stderr and a non-zero exit."""
 
 import functools
+import signal
 import sys
 
-from r_lstm.configs import NonFiniteError, UsageError
+from r_lstm.errors import Interrupted, NonFiniteError, UsageError
 
 USAGE_EXIT_CODE = 2
 NONFINITE_EXIT_CODE = 3
+# Stopped by a signal after saving: 128 + the signal number, the shell's
+# convention (130 for SIGINT, 143 for SIGTERM).
+INTERRUPTED_EXIT_BASE = 128
 
 
 def usage_errors_exit(program: str):
-  """Decorates an absl `main` so that a UsageError or NonFiniteError ends
-  it in one line."""
+  """Decorates an absl `main` so that a UsageError, NonFiniteError or
+  Interrupted ends it in one line."""
   def decorate(main):
     @functools.wraps(main)
     def wrapped(argv):
@@ -25,5 +29,14 @@ def usage_errors_exit(program: str):
       except NonFiniteError as error:
         print(f'{program}: error: {error}', file=sys.stderr)
         sys.exit(NONFINITE_EXIT_CODE)
+      except Interrupted as error:
+        print(f'{program}: stopped: {error}', file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT_BASE + error.signal_number)
+      except KeyboardInterrupt:
+        # Ctrl-C outside training (while loading data, say): nothing new
+        # was made, so there is nothing to save.
+        print(f'{program}: stopped: interrupted by SIGINT; nothing was '
+              'saved', file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT_BASE + signal.SIGINT)
     return wrapped
   return decorate

@@ -6,27 +6,12 @@ library never reads flags: `r_lstm.train` builds a `Config` and passes it on.
 
 import dataclasses
 import json
-import os
-import tempfile
+import math
+import typing
 from typing import Optional, Tuple
 
 from r_lstm import initializers
-
-
-class UsageError(ValueError):
-  """A bad flag, file or directory; the message says how to fix it."""
-
-
-def first_line(error: Exception) -> str:
-  """The first line of an exception's message (its type when empty), for
-  one-line errors that quote a library's reason."""
-  text = str(error).strip()
-  return text.splitlines()[0] if text else type(error).__name__
-
-
-class NonFiniteError(RuntimeError):
-  """Training produced a non-finite loss, gradient or weight; the message
-  names the update and the last good checkpoint."""
+from r_lstm.errors import UsageError
 
 
 # Model name -> auxiliary objectives it trains with.
@@ -212,14 +197,52 @@ class Config:
                        f'fields {unknown})')
     for name, value in BEFORE_FIELD_EXISTED.items():
       fields.setdefault(name, value)
+    hints = typing.get_type_hints(cls)
+    for name, value in fields.items():
+      if not has_type(value, hints[name]):
+        raise UsageError(f'{source}: field {name} is {value!r}, not '
+                         f'{_type_name(hints[name])}')
+    for name in ('head_units', 'decoder_head_units'):
+      if name in fields:
+        fields[name] = tuple(fields[name])
     try:
-      for name in ('head_units', 'decoder_head_units'):
-        if name in fields:
-          fields[name] = tuple(fields[name])
       return cls(**fields)
     except TypeError as error:
       raise UsageError(f'{source} is not an r_lstm run config: '
                        f'{error}') from None
+
+
+def has_type(value, annotation) -> bool:
+  """Whether a JSON value fits a Config annotation (bool is not an int;
+  an int is a float; a list stands for a tuple)."""
+  origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+  if origin is typing.Union:
+    return any(has_type(value, arg) for arg in args)
+  if annotation is type(None):
+    return value is None
+  if origin is tuple:
+    return isinstance(value, (list, tuple)) and all(
+        has_type(v, args[0]) for v in value)
+  if annotation is bool:
+    return isinstance(value, bool)
+  if annotation is int:
+    return isinstance(value, int) and not isinstance(value, bool)
+  if annotation is float:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+  return isinstance(value, annotation)
+
+
+_TYPE_NAMES = {int: 'an integer', float: 'a number', str: 'a string',
+               bool: 'true or false', type(None): 'null'}
+
+
+def _type_name(annotation) -> str:
+  origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+  if origin is typing.Union:
+    return ' or '.join(_type_name(arg) for arg in args)
+  if origin is tuple:
+    return f'a list of {_TYPE_NAMES[args[0]][len("an "):].lstrip()}s'
+  return _TYPE_NAMES[annotation]
 
 
 # Fields added after runs were saved without them, with the value that
@@ -377,8 +400,20 @@ def preset(name: str) -> Config:
   return PRESETS[name]
 
 
+# numpy's legacy seeding takes 32-bit seeds; TensorFlow's op seeds 63.
+MAX_SEED = 2 ** 31 - 1
+
+
 def validate(config: Config) -> None:
   """Raises UsageError naming the first bad field of `config`."""
+  for field in dataclasses.fields(Config):
+    value = getattr(config, field.name)
+    if isinstance(value, float) and not math.isfinite(value):
+      raise UsageError(f'--{field.name} must be a finite number, got {value}')
+  for name in ('seed', 'permutation_seed'):
+    if not 0 <= getattr(config, name) <= MAX_SEED:
+      raise UsageError(f'--{name} must be in 0..{MAX_SEED}, got '
+                       f'{getattr(config, name)}')
   for name, choices in CHOICES.items():
     if getattr(config, name) not in choices:
       raise UsageError(f'unknown {name} {getattr(config, name)!r}; choose one '
@@ -439,24 +474,3 @@ def check_sequence_length(config: Config, max_length: int) -> None:
   if MODELS[config.model] and config.aux_length >= max_length:
     raise UsageError(f'--aux_length={config.aux_length} must be shorter than '
                      f'the sequences of {config.dataset} ({max_length} steps)')
-
-
-def check_workdir(workdir: str) -> None:
-  """Raises UsageError when `workdir` cannot hold a run."""
-  if not workdir:
-    raise UsageError('--workdir is required: a directory for checkpoints, '
-                     'summaries and the run config')
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise UsageError(f'--workdir={workdir} is a file, not a directory; '
-                     'pass a new or existing directory')
-  # The workdir, or the nearest directory above it that exists, must take
-  # new files (tried for real: permission bits do not bind root).
-  existing = os.path.abspath(workdir)
-  while not os.path.isdir(existing):
-    existing = os.path.dirname(existing)
-  try:
-    with tempfile.TemporaryFile(dir=existing):
-      pass
-  except OSError as error:
-    raise UsageError(f'--workdir={workdir}: cannot write in {existing} '
-                     f'({error.strerror}); pass a writable directory') from None

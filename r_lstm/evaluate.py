@@ -6,7 +6,8 @@ The model and data are rebuilt from the `config.json` the run saved.
 from absl import app
 from absl import flags
 
-from r_lstm import cli, configs, train_lib
+from r_lstm import cli, errors, train_lib
+from r_lstm import workdir as workdir_lib
 
 flags.DEFINE_string('workdir', None, 'Workdir of a run of r_lstm.train.')
 
@@ -14,16 +15,15 @@ FLAGS = flags.FLAGS
 
 
 def evaluate_workdir(workdir: str):
-  """Accuracy of the latest checkpoint in `workdir` on its evaluation split."""
-  configs.check_workdir(workdir)
+  """Accuracy of the latest checkpoint in `workdir` on its evaluation split.
+
+  Reads only: a run in progress or a read-only directory can be scored.
+  """
+  workdir_lib.check_readable(workdir)
   config = train_lib.read_saved_config(workdir)
-  if config is None:
-    raise configs.UsageError(
-        f'{workdir} holds no run ({train_lib.CONFIG_FILE} is missing); '
-        'train with r_lstm.train first')
-  trainer = train_lib.load_run(config, workdir)
+  trainer = train_lib.load_run(config, workdir, writable=False)
   if not trainer.restore():
-    raise configs.UsageError(f'{workdir} holds no checkpoint yet')
+    raise errors.UsageError(f'{workdir} holds no checkpoint yet')
   return trainer, trainer.evaluate()
 
 

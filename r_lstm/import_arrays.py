@@ -13,14 +13,17 @@ dataset's image shape and labels against its classes first; nothing is
 written when they do not fit. Examples keep the order of the arrays.
 """
 
+import os
+
 import numpy as np
+
 from absl import app
 from absl import flags
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from r_lstm import cli, input_pipeline, tfds_data
-from r_lstm.configs import UsageError
+from r_lstm.errors import UsageError
 
 flags.DEFINE_string('name', None, 'Registered TFDS image-classification '
                     'dataset to write, e.g. mnist, cifar10.')
@@ -36,6 +39,14 @@ def import_arrays(name: str, npz: str, data_dir: str) -> str:
   returns the directory of the written version."""
   if not data_dir:
     raise UsageError('--data_dir is required: the TFDS directory to write')
+  if os.path.lexists(data_dir) and not os.path.isdir(data_dir):
+    raise UsageError(f'--data_dir={data_dir} is a file, not a directory')
+  ancestor = os.path.abspath(data_dir)
+  while not os.path.lexists(ancestor):
+    ancestor = os.path.dirname(ancestor)
+  if not os.path.isdir(ancestor):
+    raise UsageError(f'--data_dir={data_dir}: {ancestor} is a file, so no '
+                     'directory can be made under it')
   registered = tfds_data.builder(name, data_dir)
   info = registered.info
   image_key, label_key = tfds_data.image_and_label_keys(info)

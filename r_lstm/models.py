@@ -16,7 +16,8 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import decoders, encoders, heads, initializers, losses, unroll
+from r_lstm import decoders, encoders, heads, initializers, losses
+from r_lstm import unroll
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
 

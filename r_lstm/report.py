@@ -19,7 +19,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from absl import app
 from absl import flags
 
-from r_lstm import cli, configs, reporting
+from r_lstm import cli, configs, errors, reporting
+from r_lstm import workdir as workdir_lib
 
 flags.DEFINE_list('runs', None, 'Run directories to report, in table order.')
 flags.DEFINE_string('output', 'docs/RESULTS.md', 'Markdown file to write.')
@@ -118,7 +119,7 @@ def load_run(workdir: str) -> Run:
   metrics_path = os.path.join(workdir, reporting.METRICS_FILE)
   for path in (config_path, metrics_path):
     if not os.path.isfile(path):
-      raise configs.UsageError(f'{workdir} is not a run directory: {path} '
+      raise errors.UsageError(f'{workdir} is not a run directory: {path} '
                                'is missing')
   with open(config_path) as f:
     config = configs.Config.from_json(f.read(), source=config_path)
@@ -128,7 +129,7 @@ def load_run(workdir: str) -> Run:
       try:
         rows.append(json.loads(line))
       except ValueError:
-        raise configs.UsageError(f'{metrics_path}, line {number}: not a JSON '
+        raise errors.UsageError(f'{metrics_path}, line {number}: not a JSON '
                                  'metrics row') from None
   curve, split, seconds, previous, host = {}, '', 0.0, None, 'unknown'
   for row in rows:
@@ -210,20 +211,22 @@ def write_report(workdirs: Sequence[str], output: str,
                  title: str = 'Results') -> List[Run]:
   """Writes `output` and `<output stem>_curves.png` beside it."""
   if not workdirs:
-    raise configs.UsageError('--runs is required: run directories to report')
+    raise errors.UsageError('--runs is required: run directories to report')
   runs = [load_run(w) for w in workdirs]
   plot_path = os.path.splitext(output)[0] + '_curves.png'
+  for path in (output, plot_path):
+    workdir_lib.check_output_file(path, 'output')
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   plot(runs, plot_path)
-  with open(output, 'w') as f:
-    f.write(render(runs, title, os.path.basename(plot_path)))
+  workdir_lib.write_atomically(output,
+                               render(runs, title, os.path.basename(plot_path)))
   return runs
 
 
 @cli.usage_errors_exit('r_lstm.report')
 def main(argv):
   if len(argv) > 1:
-    raise configs.UsageError(f'unexpected arguments {argv[1:]}')
+    raise errors.UsageError(f'unexpected arguments {argv[1:]}')
   runs = write_report(FLAGS.runs or [], FLAGS.output, FLAGS.title)
   print(f'Wrote {FLAGS.output} ({len(runs)} runs)')
 

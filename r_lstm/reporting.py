@@ -11,7 +11,9 @@ from typing import Dict, TextIO
 import numpy as np
 import tensorflow as tf
 
-METRICS_FILE = 'metrics.jsonl'
+from r_lstm import workdir as workdir_lib
+from r_lstm.workdir import METRICS_FILE
+
 HOST_SPLIT = 'host'  # metrics.jsonl rows describing the machine of a start.
 
 
@@ -65,15 +67,14 @@ class Reporter:
     """
     if not os.path.exists(self._metrics_path):
       return
-    with open(self._metrics_path) as f:
+    # Bytes that are not UTF-8 (a torn or foreign line) become U+FFFD and
+    # their line fails to parse: it is dropped like a torn one.
+    with open(self._metrics_path, encoding='utf-8', errors='replace') as f:
       lines = f.readlines()
     kept = [line for line in lines if _step_of(line) is not None
             and _step_of(line) <= step]
     if len(kept) != len(lines):
-      temporary = f'{self._metrics_path}.tmp'
-      with open(temporary, 'w') as f:
-        f.writelines(kept)
-      os.replace(temporary, self._metrics_path)
+      workdir_lib.write_atomically(self._metrics_path, ''.join(kept))
 
   def start(self, step: int) -> None:
     """Marks the wall-clock origin for steps/s (after restore/compile)."""

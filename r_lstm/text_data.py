@@ -15,10 +15,13 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from r_lstm.configs import UsageError
+from r_lstm.errors import UsageError
 
 SPLIT_FILES = {'train': 'train.csv', 'test': 'test.csv'}
 CLASSES_FILE = 'classes.txt'
+# Labels are int32 tensors; far fewer classes than this would already
+# exhaust memory in the classifier head (the run's memory check says so).
+MAX_CLASS = 2 ** 31 - 1
 
 
 class TextSplit(NamedTuple):
@@ -45,8 +48,13 @@ def read_num_classes(directory: str) -> Optional[int]:
   path = os.path.join(directory, CLASSES_FILE)
   if not os.path.isfile(path):
     return None
-  with open(path, encoding='utf-8') as f:
-    names = [line.strip() for line in f if line.strip()]
+  try:
+    with open(path, encoding='utf-8') as f:
+      names = [line.strip() for line in f if line.strip()]
+  except UnicodeDecodeError as error:
+    raise UsageError(f'{path} is not UTF-8 text: {error}') from None
+  except OSError as error:
+    raise UsageError(f'cannot read {path}: {error.strerror}') from None
   if not names:
     raise UsageError(f'{path} lists no classes')
   return len(names)
@@ -96,8 +104,9 @@ def _read_rows(path: str, fields: Optional[int], num_classes: Optional[int]):
         except ValueError:
           raise UsageError(f'{where}: class {row[0]!r} is not an '
                            'integer') from None
-        if label < 1 or (num_classes is not None and label > num_classes):
-          limit = f'1..{num_classes}' if num_classes else '>= 1'
+        if (label < 1 or label > MAX_CLASS
+            or (num_classes is not None and label > num_classes)):
+          limit = f'1..{num_classes or MAX_CLASS}'
           raise UsageError(f'{where}: class {label} is out of range '
                            f'({limit}; classes are 1-based)')
         text = ' '.join(row[1:]).encode('utf-8')
@@ -108,6 +117,8 @@ def _read_rows(path: str, fields: Optional[int], num_classes: Optional[int]):
     raise UsageError(f'{path}: malformed CSV: {error}') from None
   except UnicodeDecodeError as error:
     raise UsageError(f'{path} is not UTF-8 text: {error}') from None
+  except OSError as error:
+    raise UsageError(f'cannot read {path}: {error.strerror}') from None
   if not rows:
     raise UsageError(f'{path} has no rows: empty split')
   return rows, fields

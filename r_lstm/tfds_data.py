@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from r_lstm.configs import UsageError, first_line
+from r_lstm.errors import UsageError, first_line
 
 # Preferred evaluation splits, in order: the first one the dataset has wins.
 EVAL_SPLITS = ('test', 'validation')

@@ -11,7 +11,7 @@ import typing
 from absl import app
 from absl import flags
 
-from r_lstm import cli, configs, train_lib
+from r_lstm import cli, configs, errors, train_lib
 
 FIELD_HELP = {
     'dataset': 'mnist5k (offline), mnist, pmnist, cifar10, stanford_dogs, '
@@ -118,7 +118,7 @@ def config_from_flags() -> configs.Config:
       try:
         value = tuple(int(n) for n in value)
       except ValueError:
-        raise configs.UsageError(
+        raise errors.UsageError(
             f'--{field.name} takes integers, e.g. 256,256') from None
     overrides[field.name] = value
   return config.replace(**overrides)
@@ -127,7 +127,7 @@ def config_from_flags() -> configs.Config:
 @cli.usage_errors_exit('r_lstm.train')
 def main(argv):
   if len(argv) > 1:
-    raise configs.UsageError(f'unexpected arguments {argv[1:]}')
+    raise errors.UsageError(f'unexpected arguments {argv[1:]}')
   train_lib.train_and_evaluate(config_from_flags(), FLAGS.workdir,
                                override_config=FLAGS.override_config)
 

@@ -14,13 +14,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import anchors, configs, input_pipeline, models, reporting
-from r_lstm import transformer
+from r_lstm import anchors, configs, errors, input_pipeline, interruption
+from r_lstm import memory, models, reporting, transformer
 from r_lstm import losses as losses_lib
-from r_lstm.configs import Config, NonFiniteError, UsageError
+from r_lstm import workdir as workdir_lib
+from r_lstm.configs import Config
+from r_lstm.errors import NonFiniteError, UsageError
 
-CONFIG_FILE = 'config.json'
-CHECKPOINT_DIR = 'checkpoints'
+CONFIG_FILE = workdir_lib.CONFIG_FILE
+CHECKPOINT_DIR = workdir_lib.CHECKPOINT_DIR
 SUM = tf.distribute.ReduceOp.SUM
 # Random stream of the reconstruction decoder's feed mask; the anchor
 # streams are 0, 1, ... (one per auxiliary objective).
@@ -102,31 +104,92 @@ class Trainer:
                     for name in names + ['loss/total', 'grad_norm']}
     # The update (1-based) whose loss or gradient was not finite; 0: none.
     self._nonfinite_update = tf.Variable(0, dtype=tf.int64, trainable=False)
+    # A signal number once a stop is requested (`request_stop`); 0: none.
+    # The training loop reads it before every update.
+    self._stop_signal = tf.Variable(0, dtype=tf.int32, trainable=False)
     self.checkpoint = tf.train.Checkpoint(model=self.model,
                                           optimizer=self.optimizer)
-    self.checkpoints = tf.train.CheckpointManager(
-        self.checkpoint, os.path.join(workdir, CHECKPOINT_DIR),
-        max_to_keep=config.max_checkpoints)
+    self.checkpoint_dir = os.path.join(workdir, CHECKPOINT_DIR)
+    self.checkpoints = self._manager()
+    self.saved_step = None  # The update of the newest checkpoint on disk.
+
+  def _manager(self) -> tf.train.CheckpointManager:
+    return tf.train.CheckpointManager(
+        self.checkpoint, self.checkpoint_dir,
+        max_to_keep=self.config.max_checkpoints)
 
   @property
   def step(self) -> int:
     return int(self.optimizer.iterations.numpy())
 
   def restore(self) -> bool:
-    """Restores the latest checkpoint, if any; True when one was found."""
-    latest = self.checkpoints.latest_checkpoint
-    if latest:
-      try:
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
-      except (tf.errors.OpError, AssertionError, IndexError, KeyError,
-              TypeError, ValueError) as error:
-        reason = configs.first_line(error)[:300]
+    """Restores the newest complete checkpoint on disk, if any; True when
+    one was found. Reads only.
+
+    The newest complete checkpoint is found by listing the directory, not
+    by trusting TensorFlow's `checkpoint` state file, which a kill or a
+    user can leave missing or naming files that were moved away. Files of
+    checkpoints that are never complete stop the run rather than let it
+    start from scratch over them. The learning rate is the config's, not
+    the checkpoint's (it may have been changed with --override_config).
+    """
+    complete = workdir_lib.complete_checkpoints(self.checkpoint_dir)
+    if not complete:
+      strays = self._stray_checkpoint_files()
+      if strays:
         raise UsageError(
-            f'checkpoint {latest} cannot be restored into this model '
-            f'({reason}); it is damaged or from another architecture. Move '
-            'it away to resume from an earlier one, or use a new --workdir'
-        ) from None
-    return bool(latest)
+            f'{self.checkpoint_dir} holds checkpoint files ({strays}) but no '
+            'complete checkpoint; not starting from scratch over them: move '
+            'them away to start anew, or use a new --workdir')
+      return False
+    latest = complete[-1]
+    try:
+      self.checkpoint.restore(latest).assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, IndexError, KeyError,
+            TypeError, ValueError) as error:
+      reason = errors.first_line(error)[:300]
+      fallback = (f'resume from {os.path.basename(complete[-2])}'
+                  if len(complete) > 1 else 'start from scratch')
+      raise UsageError(
+          f'checkpoint {latest} cannot be restored into this model '
+          f'({reason}); it is damaged or from another architecture. Move '
+          f'{os.path.basename(latest)}.* out of {self.checkpoint_dir} to '
+          f'{fallback}, or use a new --workdir') from None
+    self.optimizer.learning_rate = self.config.learning_rate
+    self.saved_step = self.step
+    return True
+
+  def _stray_checkpoint_files(self) -> str:
+    if not os.path.isdir(self.checkpoint_dir):
+      return ''
+    names = sorted(name for name in os.listdir(self.checkpoint_dir)
+                   if name.startswith('ckpt-') and not name.endswith('_temp'))
+    return ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
+
+  def tidy_checkpoints(self) -> None:
+    """Deletes what a kill mid-save leaves behind and makes the `checkpoint`
+    state file list the complete checkpoints on disk (needs the workdir's
+    lock)."""
+    removed = workdir_lib.remove_leftovers(self.checkpoint_dir)
+    if removed:
+      print(f'Removed unfinished checkpoint files {", ".join(removed)}.',
+            flush=True)
+    complete = workdir_lib.complete_checkpoints(self.checkpoint_dir)
+    state = tf.train.get_checkpoint_state(self.checkpoint_dir)
+    listed = [] if state is None else [
+        os.path.basename(p) for p in state.all_model_checkpoint_paths]
+    if complete and listed != [os.path.basename(c) for c in complete]:
+      workdir_lib.write_checkpoint_state(self.checkpoint_dir, complete)
+      self.checkpoints = self._manager()
+
+  def request_stop(self, signal_number: int) -> None:
+    """Ends training after the update in progress (safe from any thread)."""
+    self._stop_signal.assign(signal_number)
+
+  @property
+  def stop_signal(self) -> int:
+    """The signal that asked training to stop, or 0."""
+    return int(self._stop_signal.numpy())
 
   def save_checkpoint(self) -> str:
     """Saves a checkpoint of the current step; refuses non-finite weights.
@@ -141,7 +204,9 @@ class Trainer:
             f'{variable.path} is not finite at update {self.step}; not '
             f'saving it. Last good checkpoint: '
             f'{self.checkpoints.latest_checkpoint}')
-    return self.checkpoints.save(checkpoint_number=self.step)
+    path = self.checkpoints.save(checkpoint_number=self.step)
+    self.saved_step = self.step
+    return path
 
   @property
   def pretraining(self) -> bool:
@@ -205,6 +270,8 @@ class Trainer:
   @tf.function
   def _train_loop(self, iterator, num_steps, supervised):
     for _ in tf.range(num_steps):
+      if self._stop_signal > 0:
+        break
       logs = self.strategy.run(
           functools.partial(self._train_step, supervised=supervised),
           args=(next(iterator),))
@@ -220,8 +287,8 @@ class Trainer:
             value if name == 'grad_norm' else value / count)
 
   def train(self, iterator, num_steps: int) -> Dict[str, float]:
-    """Runs `num_steps` updates within one phase; returns the metrics
-    averaged over them.
+    """Runs `num_steps` updates within one phase (fewer when a stop is
+    requested); returns the metrics averaged over the updates run.
 
     Raises:
       NonFiniteError: an update had a non-finite loss or gradient (the
@@ -298,16 +365,21 @@ class Trainer:
 
 def load_run(config: Config, workdir: str,
              strategy: Optional[tf.distribute.Strategy] = None,
-             override_config: bool = False) -> Trainer:
+             override_config: bool = False,
+             writable: bool = True) -> Trainer:
   """Checks config, workdir and data, then builds the run's Trainer.
 
   Everything that can be wrong with the inputs is checked here, before
-  anything is written to the workdir. A workdir that already holds a run
-  must be resumed with the same config, up to `configs.RESUMABLE_FIELDS`,
-  unless `override_config`.
+  anything is written to the workdir: the config's fields, every path the
+  run writes (`writable`) or reads, the data arrays, and the memory one
+  update needs. A workdir that already holds a run must be resumed with the
+  same config, up to `configs.RESUMABLE_FIELDS`, unless `override_config`.
   """
   configs.validate(config)
-  configs.check_workdir(workdir)
+  if writable:
+    workdir_lib.check_writable(workdir)
+  else:
+    workdir_lib.check_readable(workdir)
   saved = read_saved_config(workdir)
   if saved is not None and not override_config:
     changed = configs.differences(saved, config)
@@ -319,33 +391,61 @@ def load_run(config: Config, workdir: str,
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = input_pipeline.load(config, workdir)
+  memory.check(config, data.max_length, data.channels, data.vocab_size,
+               data.num_classes)
   return Trainer(config, workdir, data, strategy)
 
 
 def read_saved_config(workdir: str) -> Optional[Config]:
   """The config a run saved in `workdir`, or None when there is none."""
   path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  if not os.path.lexists(path):
     return None
   try:
-    with open(path) as f:
+    with open(path, encoding='utf-8') as f:
       text = f.read()
-  except OSError as error:
-    raise UsageError(f'cannot read {path}: {error.strerror}') from None
+  except (OSError, UnicodeDecodeError) as error:
+    reason = getattr(error, 'strerror', None) or errors.first_line(error)
+    raise UsageError(f'cannot read {path}: {reason}') from None
   return configs.Config.from_json(text, source=path)
 
 
-def train_and_evaluate(config: Config, workdir: str,
-                       strategy: Optional[tf.distribute.Strategy] = None,
-                       override_config: bool = False) -> Dict[str, float]:
-  """Trains to `config.train_steps`, resuming from the workdir's latest
-  checkpoint, and returns the final evaluation."""
+def train_and_evaluate(
+    config: Config, workdir: str,
+    strategy: Optional[tf.distribute.Strategy] = None,
+    override_config: bool = False,
+    stop_signals=interruption.STOP_SIGNALS) -> Dict[str, float]:
+  """Trains to `config.train_steps`, resuming from the workdir's newest
+  complete checkpoint, and returns the final evaluation.
+
+  Holds the workdir's lock (`workdir.Lock`) from before it reads a
+  checkpoint to the end. Any of `stop_signals` (when called from the main
+  thread) ends training after the update in progress, saves a checkpoint
+  there and raises `errors.Interrupted`; rerunning resumes from it.
+  """
   trainer = load_run(config, workdir, strategy, override_config)
-  resumed = trainer.restore()  # Before writing: a bad checkpoint stops here.
-  os.makedirs(workdir, exist_ok=True)
+  lock = workdir_lib.Lock(workdir)
+  if os.path.isdir(workdir):
+    lock.acquire()  # Before reading what another trainer may be writing.
+  try:
+    resumed = trainer.restore()  # Reads only: a bad checkpoint stops here.
+    os.makedirs(workdir, exist_ok=True)
+    lock.acquire()
+    lock.record_holder()
+    trainer.tidy_checkpoints()
+    with interruption.StopOnSignals(trainer.request_stop, stop_signals):
+      return _train(trainer, config, workdir, resumed)
+  finally:
+    lock.release()
+
+
+def _train(trainer: Trainer, config: Config, workdir: str,
+           resumed: bool) -> Dict[str, float]:
+  """The outer loop: phases, evaluation, checkpoints and reports."""
   saved = read_saved_config(workdir)
   if saved != config:  # A new run, or continued with changed fields.
-    _write_atomically(os.path.join(workdir, CONFIG_FILE), config.to_json())
+    workdir_lib.write_atomically(os.path.join(workdir, CONFIG_FILE),
+                                 config.to_json())
   input_pipeline.record_permutation(trainer.data, workdir)
   if resumed:
     print(f'Resumed from {trainer.checkpoints.latest_checkpoint} '
@@ -357,15 +457,18 @@ def train_and_evaluate(config: Config, workdir: str,
   iterator = trainer.train_iterator()
   reporter.start(trainer.step)
   results = None
-  while trainer.step < config.train_steps:
+  while trainer.step < config.train_steps and not trainer.stop_signal:
     previous = trainer.step
     phase_end = config.train_steps
     if trainer.pretraining:
       phase_end = min(config.pretrain_steps, phase_end)
     num_steps = min(config.steps_per_loop, phase_end - previous)
-    reporter.write(previous + num_steps, 'train',
-                   trainer.train(iterator, num_steps))
+    scalars = trainer.train(iterator, num_steps)
     step = trainer.step
+    if step > previous:
+      reporter.write(step, 'train', scalars)
+    if trainer.stop_signal:
+      break
     done = step >= config.train_steps
     if done or _crossed(previous, step, config.eval_every):
       results = trainer.evaluate()
@@ -374,6 +477,8 @@ def train_and_evaluate(config: Config, workdir: str,
       reporter.start(step)  # Evaluation time is not training speed.
     if done or _crossed(previous, step, config.checkpoint_every):
       trainer.save_checkpoint()
+  if trainer.stop_signal:
+    raise _interrupted(trainer)
   if results is None:  # Resumed a finished run: evaluate what it left.
     results = trainer.evaluate()
   print(f'Final {trainer.data.test_split_name} accuracy of {config.dataset} '
@@ -382,11 +487,19 @@ def train_and_evaluate(config: Config, workdir: str,
   return results
 
 
-def _write_atomically(path: str, text: str) -> None:
-  temporary = f'{path}.tmp'
-  with open(temporary, 'w') as f:
-    f.write(text)
-  os.replace(temporary, path)
+def _interrupted(trainer: Trainer) -> errors.Interrupted:
+  """Saves the updates since the last checkpoint and says where to go on."""
+  number = trainer.stop_signal
+  if trainer.step and trainer.saved_step != trainer.step:
+    where = f'saved {trainer.save_checkpoint()}'
+  elif trainer.step:
+    where = f'its checkpoint is {trainer.checkpoints.latest_checkpoint}'
+  else:
+    where = 'no update had run, nothing to save'
+  name = errors.Interrupted('', number).signal_name
+  return errors.Interrupted(
+      f'stopped by {name} at update {trainer.step}; {where}. Run the same '
+      'command again to resume', number)
 
 
 def _crossed(previous: int, step: int, every: int) -> bool:

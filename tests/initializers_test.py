@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from r_lstm import configs, decoders, encoders, heads, initializers, models
 from r_lstm import train_lib, unroll
+from r_lstm.errors import UsageError
 from tests import testing
 
 IN, UNITS, VOCAB, EMBED = 96, 128, 256, 64
@@ -186,7 +187,7 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(('init', 'jax'), ('init_dense', 'glorot'))
   def test_unknown_scheme_names_the_field(self, field, value):
-    with self.assertRaisesRegex(configs.UsageError, f'--{field}'):
+    with self.assertRaisesRegex(UsageError, f"--{field}"):
       configs.validate(configs.Config(**{field: value}))
 
   def test_checkpoint_of_a_keras_run_restores_into_a_torch_model(self):

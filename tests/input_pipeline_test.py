@@ -6,7 +6,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, input_pipeline
+from r_lstm import configs, errors, input_pipeline
 from tests import testing
 
 
@@ -99,11 +99,11 @@ class NpzTest(tf.test.TestCase, parameterized.TestCase):
     elif content is not None:
       with open(self.path, 'wb') as f:
         f.write(content)
-    with self.assertRaisesRegex(configs.UsageError, message):
+    with self.assertRaisesRegex(errors.UsageError, message):
       input_pipeline.load(configs.Config(dataset=f'npz:{self.path}'))
 
   def test_unknown_dataset_is_a_usage_error(self):
-    with self.assertRaisesRegex(configs.UsageError, "unknown dataset 'mnst'"):
+    with self.assertRaisesRegex(errors.UsageError, "unknown dataset 'mnst'"):
       input_pipeline.load(configs.Config(dataset='mnst'))
 
 

@@ -60,6 +60,26 @@ class MultiseedTest(tf.test.TestCase):
     self.assertGreater(os.path.getsize(os.path.join(output, 'summary.png')),
                        1000)
 
+  def test_every_variant_under_a_root(self):
+    write_run(os.path.join(self.root, 'other', 'seed_3'), {500: 0.9})
+    os.makedirs(os.path.join(self.root, 'not_a_variant'))
+    write_run(os.path.join(self.root, 'not_a_variant', 'notes'), {})
+    with open(os.path.join(self.root, 'summary.json'), 'w') as f:
+      f.write('[]')
+    self.assertEqual(
+        {name: [os.path.basename(w) for w in runs] for name, runs in
+         multiseed.variants_under(self.root).items()},
+        {'other': ['seed_3'], 'variant': ['seed_0', 'seed_1', 'seed_2']})
+    output = os.path.join(self.root, 'all')
+    self.assertEqual(multiseed.main([f'--root={self.root}',
+                                     f'--output={output}', '--name=T']), 0)
+    with open(f'{output}.md') as f:
+      text = f.read()
+    self.assertTrue(text.startswith('## T\n'))
+    self.assertIn('### other', text)
+    self.assertIn('| 500 | 0.9000 ± 0.0000 | 1 | 0.9000 |', text)
+    self.assertTrue(os.path.exists(f'{output}.png'))
+
   def test_command_line_refuses_a_directory_without_metrics(self):
     self.assertEqual(multiseed.main(
         [f'--output={self.root}/x', self.root]), 2)

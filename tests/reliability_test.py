@@ -10,7 +10,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, reporting, train_lib
+from r_lstm import cli, configs, errors, evaluate, reporting, train_lib
+from r_lstm import workdir as workdir_lib
 from tests import testing
 
 TRAIN_STEPS = 24
@@ -87,6 +88,199 @@ class ExactResumeTest(tf.test.TestCase):
     self.assertEqual(metric_rows(killed), metric_rows(reference))
 
 
+def _env():
+  return dict(os.environ, PYTHONPATH=testing.REPO, TF_CPP_MIN_LOG_LEVEL='2')
+
+
+def _start(workdir, npz, *flags):
+  return subprocess.Popen(
+      [sys.executable, '-m', 'r_lstm.train', f'--workdir={workdir}',
+       f'--dataset=npz:{npz}', *RUN_FLAGS, *flags],
+      cwd=testing.REPO, env=_env(), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_update(process, workdir, update):
+  """Returns once `workdir` logged an update >= `update`."""
+  metrics = os.path.join(workdir, reporting.METRICS_FILE)
+  deadline = time.monotonic() + 240
+  while time.monotonic() < deadline:
+    if process.poll() is not None:
+      raise AssertionError(f'the run ended first: {process.stderr.read()}')
+    if os.path.exists(metrics) and max(
+        [row['step'] for row in metric_rows(workdir)], default=0) >= update:
+      return
+    time.sleep(0.05)
+  raise AssertionError(f'no update {update} in time')
+
+
+def _one_line(test, stderr, prefix):
+  lines = [line for line in stderr.splitlines() if line.startswith(prefix)]
+  test.assertLen(lines, 1, msg=stderr[-3000:])
+  test.assertNotIn('Traceback', stderr)
+  return lines[0]
+
+
+def _checkpoint_number(path):
+  return int(path.rsplit('-', 1)[1])
+
+
+class OneWriterTest(tf.test.TestCase):
+  """Signals, a second trainer, lost state files and leftovers, through
+  the real command line."""
+
+  def setUp(self):
+    super().setUp()
+    self.tmp = self.create_tempdir().full_path
+    self.npz = os.path.join(self.tmp, 'tiny.npz')
+    testing.write_tiny_npz(self.npz, side=5)
+    self.workdir = os.path.join(self.tmp, 'run')
+
+  def train(self, *flags):
+    return testing.run_module('r_lstm.train', f'--workdir={self.workdir}',
+                              f'--dataset=npz:{self.npz}', *RUN_FLAGS, *flags)
+
+  def test_sigterm_and_sigint_save_at_the_update_and_resume_to_the_same_bits(
+      self):
+    reference = os.path.join(self.tmp, 'reference')
+    result = testing.run_module('r_lstm.train', f'--workdir={reference}',
+                                f'--dataset=npz:{self.npz}', *RUN_FLAGS)
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    for number, target in ((signal.SIGTERM, 5), (signal.SIGINT, 13)):
+      process = _start(self.workdir, self.npz)
+      _wait_for_update(process, self.workdir, target)
+      process.send_signal(number)
+      _, stderr = process.communicate(timeout=240)
+      self.assertEqual(process.returncode,
+                       cli.INTERRUPTED_EXIT_BASE + number, msg=stderr)
+      line = _one_line(self, stderr, 'r_lstm.train: stopped:')
+      self.assertRegex(line, f'stopped by {number.name} at update \\d+; ')
+      stopped_at = int(line.split(' at update ')[1].split(';')[0])
+      self.assertGreaterEqual(stopped_at, target)
+      path, _ = checkpoint_values(self.workdir)
+      self.assertEqual(_checkpoint_number(path), stopped_at)
+    result = self.train()
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    _, want = checkpoint_values(reference)
+    _, got = checkpoint_values(self.workdir)
+    for name in want:
+      if not name.startswith('save_counter'):  # Two more saves were made.
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    evaluations = lambda w: [r for r in metric_rows(w) if r['split'] == 'test']
+    self.assertEqual(evaluations(self.workdir), evaluations(reference))
+
+  def test_a_second_trainer_is_refused_and_a_dead_ones_lock_is_taken(self):
+    first = _start(self.workdir, self.npz, '--train_steps=100000')
+    _wait_for_update(first, self.workdir, 2)
+    self.assertEqual(workdir_lib.holder(self.workdir), str(first.pid))
+    second = self.train()
+    self.assertEqual(second.returncode, cli.USAGE_EXIT_CODE)
+    self.assertIn(f'being trained by another process (PID {first.pid})',
+                  _one_line(self, second.stderr, 'r_lstm.train: error:'))
+    first.kill()  # Its lock dies with it.
+    first.communicate()
+    self.assertIsNone(workdir_lib.holder(self.workdir))
+    third = self.train()
+    self.assertEqual(third.returncode, 0, msg=third.stderr[-3000:])
+    steps = [(r['step'], r['split']) for r in metric_rows(self.workdir)]
+    self.assertLen(set(steps), len(steps))  # No row twice.
+    self.assertEqual(steps, sorted(steps, key=lambda s: s[0]))
+
+  def test_a_lost_state_file_resumes_from_the_newest_complete_checkpoint(
+      self):
+    result = self.train('--train_steps=8')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    rows = metric_rows(self.workdir)
+    os.remove(os.path.join(self.workdir, 'checkpoints', 'checkpoint'))
+    result = self.train('--train_steps=12')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    self.assertIn('ckpt-8 at step 8', result.stdout)
+    self.assertEqual(metric_rows(self.workdir)[:len(rows)], rows)
+    path, _ = checkpoint_values(self.workdir)
+    self.assertEqual(_checkpoint_number(path), 12)
+
+  def test_the_restore_errors_advice_works_when_followed(self):
+    result = self.train('--train_steps=8')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    checkpoints = os.path.join(self.workdir, 'checkpoints')
+    with open(os.path.join(checkpoints, 'ckpt-8.data-00000-of-00001'),
+              'wb') as f:
+      f.write(b'\0' * 64)
+    result = self.train('--train_steps=12')
+    self.assertEqual(result.returncode, cli.USAGE_EXIT_CODE)
+    self.assertIn(f'Move ckpt-8.* out of {checkpoints} to resume from ckpt-4',
+                  _one_line(self, result.stderr, 'r_lstm.train: error:'))
+    moved = os.path.join(self.tmp, 'moved')
+    os.makedirs(moved)
+    for name in os.listdir(checkpoints):
+      if name.startswith('ckpt-8.'):
+        os.rename(os.path.join(checkpoints, name), os.path.join(moved, name))
+    result = self.train('--train_steps=12')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    self.assertIn('ckpt-4 at step 4', result.stdout)
+
+  def test_leftovers_of_a_kill_mid_save_are_removed(self):
+    result = self.train('--train_steps=4')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    checkpoints = os.path.join(self.workdir, 'checkpoints')
+    os.makedirs(os.path.join(checkpoints, 'ckpt-6_temp', 'part'))
+    with open(os.path.join(checkpoints, 'checkpoint.tmp0a1b'), 'w') as f:
+      f.write('torn')
+    result = self.train('--train_steps=8')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    self.assertIn('Removed unfinished checkpoint files checkpoint.tmp0a1b, '
+                  'ckpt-6_temp', result.stdout)
+    self.assertFalse(any(name.endswith('_temp') or '.tmp' in name
+                         for name in os.listdir(checkpoints)))
+
+  def test_an_overridden_learning_rate_is_the_one_that_trains(self):
+    result = self.train('--train_steps=4', '--learning_rate=0.01')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    result = self.train('--train_steps=8', '--learning_rate=0.5',
+                        '--override_config')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    rates = {r['step']: r['learning_rate'] for r in metric_rows(self.workdir)
+             if r['split'] == 'train'}
+    self.assertAllClose([rates[2], rates[4], rates[6], rates[8]],
+                        [0.01, 0.01, 0.5, 0.5])
+    self.assertEqual(train_lib.read_saved_config(self.workdir).learning_rate,
+                     0.5)
+
+  def test_writes_never_follow_a_preplaced_link(self):
+    os.makedirs(self.workdir)
+    target = os.path.join(self.tmp, 'precious.txt')
+    with open(target, 'w') as f:
+      f.write('precious')
+    for name in ('config.json.tmp', '.lock.tmp', 'metrics.jsonl.tmp'):
+      os.symlink(target, os.path.join(self.workdir, name))
+    result = self.train('--train_steps=2')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    with open(target) as f:
+      self.assertEqual(f.read(), 'precious')
+    report = testing.run_module(
+        'r_lstm.report', f'--runs={self.workdir}',
+        f'--output={self.workdir}/config.json')
+    self.assertEqual(report.returncode, cli.USAGE_EXIT_CODE)
+    self.assertEqual(train_lib.read_saved_config(self.workdir).train_steps,
+                     2)
+
+  def test_evaluate_needs_no_write_access(self):
+    result = self.train('--train_steps=2')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+
+    def refuse(workdir):
+      raise errors.UsageError(f'{workdir} is read-only')
+
+    original = workdir_lib.check_writable
+    workdir_lib.check_writable = refuse
+    try:
+      trainer, results = evaluate.evaluate_workdir(self.workdir)
+    finally:
+      workdir_lib.check_writable = original
+    self.assertEqual(trainer.step, 2)
+    self.assertEqual(results['examples'], 10)
+
+
 class GuardsTest(tf.test.TestCase):
 
   def setUp(self):
@@ -132,7 +326,7 @@ class GuardsTest(tf.test.TestCase):
     trainer.train(iterator, 2)
     good = trainer.save_checkpoint()
     with self.assertRaisesRegex(
-        configs.NonFiniteError,
+        errors.NonFiniteError,
         f'update 3 has a non-finite loss .* Last good checkpoint: {good}'):
       trainer.train(iterator, 2)
     self.assertEqual(trainer.step, 3)  # Stopped at the bad update.
@@ -141,7 +335,7 @@ class GuardsTest(tf.test.TestCase):
         break
     else:
       self.fail('the NaN update left every weight finite; the test is void')
-    with self.assertRaisesRegex(configs.NonFiniteError,
+    with self.assertRaisesRegex(errors.NonFiniteError,
                                 f'not finite at update 3.*{good}'):
       trainer.save_checkpoint()
     self.assertEqual(trainer.checkpoints.checkpoints, [good])

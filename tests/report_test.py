@@ -6,7 +6,7 @@ import os
 from absl.testing import parameterized
 import tensorflow as tf
 
-from r_lstm import configs, report
+from r_lstm import configs, errors, report
 
 
 def write_run(workdir, config, rows):
@@ -80,7 +80,7 @@ class ReportTest(tf.test.TestCase, parameterized.TestCase):
                          (dataset, model, backprop), preset)
 
   def test_not_a_run_directory(self):
-    with self.assertRaisesRegex(configs.UsageError, 'not a run directory'):
+    with self.assertRaisesRegex(errors.UsageError, 'not a run directory'):
       report.write_report([self.create_tempdir().full_path],
                           os.path.join(self.create_tempdir().full_path, 'R.md'))
 

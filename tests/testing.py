@@ -2,12 +2,15 @@
 
 import glob
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
+import tensorflow as tf
 
-from r_lstm import configs, input_pipeline
+from r_lstm import cli, configs, input_pipeline
 
 TINY_CONFIG = configs.Config(
     embed_dim=4, lstm_units=8, head_units=(8,), bptt=4, batch_size=4,
@@ -88,3 +91,40 @@ def snapshot(path):
       with open(name, 'rb') as f:
         files[name] = f.read()
   return files
+
+
+class TinyRunTestCase(tf.test.TestCase):
+  """Holds, for the whole class, a tiny npz (`npz`) and a finished 2-update
+  run of it (`run_dir`) to copy, in a temporary `template` directory."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.template = tempfile.mkdtemp()
+    cls.npz = os.path.join(cls.template, 'tiny.npz')
+    write_tiny_npz(cls.npz)
+    cls.run_dir = os.path.join(cls.template, 'run')
+    result = run_module(
+        'r_lstm.train', f'--workdir={cls.run_dir}', f'--dataset=npz:{cls.npz}',
+        *TINY_FLAGS, '--train_steps=2')
+    assert result.returncode == 0, result.stderr[-3000:]
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.template)
+    super().tearDownClass()
+
+  def assertRefusedUntouched(self, program, workdir, *args):
+    """`python -m r_lstm.<program> args` exits 2 with exactly one
+    `r_lstm.<program>: error:` line and no traceback, and `workdir` is
+    byte for byte as before; returns the error line."""
+    before = snapshot(workdir)
+    result = run_module(f'r_lstm.{program}', *args)
+    self.assertEqual(result.returncode, cli.USAGE_EXIT_CODE,
+                     msg=result.stderr[-3000:])
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith(f'r_lstm.{program}: error:')]
+    self.assertLen(errors, 1, msg=result.stderr[-3000:])
+    self.assertNotIn('Traceback', result.stderr)
+    self.assertEqual(snapshot(workdir), before)
+    return errors[0]

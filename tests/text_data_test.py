@@ -6,7 +6,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, input_pipeline, models, unroll
+from r_lstm import configs, errors, input_pipeline, models, unroll
 from tests.testing import CLASSES, TEST_CSV, TRAIN_CSV, write_files
 
 class TextCsvTest(tf.test.TestCase, parameterized.TestCase):
@@ -54,7 +54,7 @@ class TextCsvTest(tf.test.TestCase, parameterized.TestCase):
     data = input_pipeline.load(configs.Config(dataset='dbpedia',
                                               data_dir=parent))
     self.assertEqual(data.num_classes, 3)  # No classes.txt: largest label.
-    with self.assertRaisesRegex(configs.UsageError, 'no train.csv in'):
+    with self.assertRaisesRegex(errors.UsageError, 'no train.csv in'):
       input_pipeline.load(configs.Config(
           dataset='dbpedia', data_dir=self.create_tempdir().full_path))
 
@@ -71,7 +71,7 @@ class TextCsvTest(tf.test.TestCase, parameterized.TestCase):
       ('unterminated_quote', '"1","a,"b\n', 'train.csv: malformed CSV'))
   def test_bad_rows_name_file_and_line(self, train_csv, message):
     write_files(self.dir, {'train.csv': train_csv})
-    with self.assertRaisesRegex(configs.UsageError, message):
+    with self.assertRaisesRegex(errors.UsageError, message):
       input_pipeline.load(configs.Config(dataset=f'textcsv:{self.dir}'))
 
   def test_supervised_window_ends_at_each_examples_own_end(self):
@@ -111,7 +111,7 @@ class TokenNpzTest(tf.test.TestCase):
     np.savez(path, x_train=np.zeros((2, 4), np.int32),
              len_train=np.array([0, 4]), y_train=np.array([0, 1]),
              x_test=np.zeros((1, 4), np.int32), y_test=np.array([1]))
-    with self.assertRaisesRegex(configs.UsageError,
+    with self.assertRaisesRegex(errors.UsageError,
                                 'len_train must give each row a length'):
       input_pipeline.load(configs.Config(dataset=f'npz:{path}'))
 

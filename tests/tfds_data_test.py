@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from r_lstm import configs, import_arrays, input_pipeline
+from r_lstm import configs, errors, import_arrays, input_pipeline
 from tests import testing
 
 
@@ -52,22 +52,22 @@ class TfdsImagesTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_variable_size_images_need_image_size(self):
     with tfds.testing.mock_data(num_examples=2):
-      with self.assertRaisesRegex(configs.UsageError, '--image_size'):
+      with self.assertRaisesRegex(errors.UsageError, '--image_size'):
         _load('stanford_dogs')
 
   def test_missing_data_names_the_directory_and_the_offline_fix(self):
     empty = self.create_tempdir().full_path
     with self.assertRaisesRegex(
-        configs.UsageError,
+        errors.UsageError,
         f'not prepared in {empty}.*never downloads.*import_arrays'):
       _load('mnist', data_dir=empty)
 
   def test_unknown_tfds_name(self):
-    with self.assertRaisesRegex(configs.UsageError, 'no dataset named'):
+    with self.assertRaisesRegex(errors.UsageError, 'no dataset named'):
       _load('tfds:no_such_dataset')
 
   def test_not_an_image_classification_set(self):
-    with self.assertRaisesRegex(configs.UsageError,
+    with self.assertRaisesRegex(errors.UsageError,
                                 'not an image-classification dataset'):
       _load('tfds:imdb_reviews')
 
@@ -97,7 +97,7 @@ class PermutedMnistTest(tf.test.TestCase):
       permuted = input_pipeline.load(config, workdir)
       input_pipeline.record_permutation(permuted, workdir)
       reloaded = input_pipeline.load(config, workdir)
-      with self.assertRaisesRegex(configs.UsageError,
+      with self.assertRaisesRegex(errors.UsageError,
                                   'another permutation'):
         input_pipeline.load(config.replace(permutation_seed=4), workdir)
     permutation = input_pipeline.pixel_permutation(3, 784)
@@ -116,7 +116,7 @@ class PermutedMnistTest(tf.test.TestCase):
     np.save(os.path.join(workdir, input_pipeline.PERMUTATION_FILE),
             np.zeros(784, np.int32))
     with tfds.testing.mock_data(num_examples=2):
-      with self.assertRaisesRegex(configs.UsageError, 'not a permutation'):
+      with self.assertRaisesRegex(errors.UsageError, 'not a permutation'):
         input_pipeline.load(configs.Config(dataset='pmnist'), workdir)
 
 
@@ -146,10 +146,10 @@ class ImportArraysTest(tf.test.TestCase):
   def test_bad_arrays(self):
     path = os.path.join(self.create_tempdir().full_path, 'bad.npz')
     testing.write_tiny_npz(path, side=4)  # 4x4 images are not MNIST's 28x28.
-    with self.assertRaisesRegex(configs.UsageError, 'shape'):
+    with self.assertRaisesRegex(errors.UsageError, 'shape'):
       import_arrays.import_arrays('mnist', path,
                                   self.create_tempdir().full_path)
-    with self.assertRaisesRegex(configs.UsageError, 'no dataset named'):
+    with self.assertRaisesRegex(errors.UsageError, 'no dataset named'):
       import_arrays.import_arrays('mnistt', path,
                                   self.create_tempdir().full_path)
 

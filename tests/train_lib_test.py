@@ -6,7 +6,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, input_pipeline, train_lib
+from r_lstm import configs, errors, input_pipeline, train_lib
 from tests import testing
 
 
@@ -121,7 +121,7 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_batch_size_must_divide_across_replicas(self):
     mirrored = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
-    with self.assertRaisesRegex(configs.UsageError, 'not divisible'):
+    with self.assertRaisesRegex(errors.UsageError, 'not divisible'):
       train_lib.Trainer(testing.TINY_CONFIG.replace(batch_size=3),
                         self.workdir, self.data, strategy=mirrored)
 
