@@ -23,7 +23,8 @@ from experiments import multiseed
 from r_lstm import configs, reporting, train_lib
 
 # Newest element first, decoder fed only the first element: the r-LSTM
-# decoder the later variants build on (README, "What the state holds").
+# decoder the later variants build on (docs/EXPERIMENTS.md, "What the
+# state holds").
 REVERSE_UNFED = dict(model='r_lstm', decoder_order='reverse',
                      decoder_feed_rate=0.0)
 
@@ -40,8 +41,8 @@ PAPER_DECODER = dict(model='r_lstm', decoder_order='forward',
                      decoder_feed_rate=1.0, decoder_embedding='shared')
 
 # experiment -> (shared settings, {variant: its own settings}). The head
-# reads h unless a variant says otherwise: the runs in the README were made
-# before --head_input=state became the default.
+# reads h unless a variant says otherwise: the runs in docs/EXPERIMENTS.md
+# were made before --head_input=state became the default.
 EXPERIMENTS = {
     'truncation': (
         dict(batch_size=64, train_steps=500, eval_every=500, head_input='h',
@@ -65,7 +66,8 @@ EXPERIMENTS = {
          'r_lstm_k300_shared_embedding': dict(model='r_lstm',
                                               decoder_embedding='shared'),
          # Newest element first: recent elements give short gradient
-         # paths through the anchor state (README, "What the state holds").
+         # paths through the anchor state (docs/EXPERIMENTS.md, "What the
+         # state holds").
          'r_lstm_k300_reverse_unfed': REVERSE_UNFED,
          'r_lstm_k300_reverse_quarter': dict(model='r_lstm',
                                              decoder_order='reverse',
@@ -76,7 +78,7 @@ EXPERIMENTS = {
          'r_lstm_k300_reverse_unfed_pretrain500': dict(REVERSE_UNFED,
                                                        pretrain_steps=500),
          # The head reads h and c: MNIST's blank last rows close the output
-         # gate, so h at the last step hides what c holds (README).
+         # gate, so h at the last step hides what c holds (docs/EXPERIMENTS.md).
          'lstm_k300_state': dict(model='lstm', head_input='state'),
          'r_lstm_k300_pretrain500_state': dict(
              model='r_lstm', pretrain_steps=500, head_input='state'),

@@ -76,6 +76,21 @@ class Reporter:
     if len(kept) != len(lines):
       workdir_lib.write_atomically(self._metrics_path, ''.join(kept))
 
+  def logged_steps(self, split: str) -> set:
+    """The steps of the rows of `split` in the metrics file."""
+    if not os.path.exists(self._metrics_path):
+      return set()
+    steps = set()
+    with open(self._metrics_path, encoding='utf-8', errors='replace') as f:
+      for line in f:
+        try:
+          row = json.loads(line)
+        except ValueError:
+          continue
+        if isinstance(row, dict) and row.get('split') == split:
+          steps.add(row.get('step'))
+    return steps
+
   def start(self, step: int) -> None:
     """Marks the wall-clock origin for steps/s (after restore/compile)."""
     self._last_time, self._last_step = time.monotonic(), step

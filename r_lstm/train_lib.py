@@ -454,16 +454,20 @@ def _train(trainer: Trainer, config: Config, workdir: str,
   # Rows a killed run logged after its last checkpoint are redone now.
   reporter.discard_after(trainer.step)
   reporter.write_host(trainer.step)
+  results = None
+  split = trainer.data.test_split_name
+  if _evaluation_missed(config, trainer.step,
+                        reporter.logged_steps(split)):
+    # A stop after the loop that reached this evaluation skipped it.
+    results = trainer.evaluate()
+    reporter.write(trainer.step, split, results)
+    reporter.write_images(trainer.step, trainer.segment_images())
   iterator = trainer.train_iterator()
   reporter.start(trainer.step)
-  results = None
   while trainer.step < config.train_steps and not trainer.stop_signal:
     previous = trainer.step
-    phase_end = config.train_steps
-    if trainer.pretraining:
-      phase_end = min(config.pretrain_steps, phase_end)
-    num_steps = min(config.steps_per_loop, phase_end - previous)
-    scalars = trainer.train(iterator, num_steps)
+    _, end = _loop_bounds(config, previous)
+    scalars = trainer.train(iterator, end - previous)
     step = trainer.step
     if step > previous:
       reporter.write(step, 'train', scalars)
@@ -472,7 +476,7 @@ def _train(trainer: Trainer, config: Config, workdir: str,
     done = step >= config.train_steps
     if done or _crossed(previous, step, config.eval_every):
       results = trainer.evaluate()
-      reporter.write(step, trainer.data.test_split_name, results)
+      reporter.write(step, split, results)
       reporter.write_images(step, trainer.segment_images())
       reporter.start(step)  # Evaluation time is not training speed.
     if done or _crossed(previous, step, config.checkpoint_every):
@@ -500,6 +504,30 @@ def _interrupted(trainer: Trainer) -> errors.Interrupted:
   return errors.Interrupted(
       f'stopped by {name} at update {trainer.step}; {where}. Run the same '
       'command again to resume', number)
+
+
+def _loop_bounds(config: Config, previous: int) -> Tuple[int, int]:
+  """(start, end) of the `tf.function` loop that runs update `previous` +
+  1: loops of `steps_per_loop` updates counted from the start of each
+  phase, the last cut at the phase's end. A run resumed between two loop
+  ends (after a stop by a signal) rejoins the uninterrupted run's loops,
+  so it evaluates and checkpoints at the same updates."""
+  pretrain = config.pretrain_steps
+  first, last = ((0, min(pretrain, config.train_steps)) if previous < pretrain
+                 else (pretrain, config.train_steps))
+  start = first + (previous - first) // config.steps_per_loop * (
+      config.steps_per_loop)
+  return start, min(start + config.steps_per_loop, last)
+
+
+def _evaluation_missed(config: Config, step: int, logged) -> bool:
+  """Whether update `step` ends a loop that an uninterrupted run evaluates
+  after, and no evaluation is logged there (a stop skips it)."""
+  if step == 0 or step in logged:
+    return False
+  start, end = _loop_bounds(config, step - 1)
+  return end == step and (step >= config.train_steps
+                          or _crossed(start, step, config.eval_every))
 
 
 def _crossed(previous: int, step: int, every: int) -> bool:

@@ -340,6 +340,21 @@ class GuardsTest(tf.test.TestCase):
       trainer.save_checkpoint()
     self.assertEqual(trainer.checkpoints.checkpoints, [good])
 
+  def test_loops_keep_their_ends_after_a_resume_between_them(self):
+    config = testing.TINY_CONFIG.replace(steps_per_loop=4, pretrain_steps=6,
+                                         train_steps=15, eval_every=8,
+                                         model='r_lstm')
+    bounds = train_lib._loop_bounds  # pylint: disable=protected-access
+    self.assertEqual([bounds(config, p) for p in (0, 3, 4, 5, 6, 9, 13, 14)],
+                     [(0, 4), (0, 4), (4, 6), (4, 6), (6, 10), (6, 10),
+                      (10, 14), (14, 15)])
+    missed = train_lib._evaluation_missed  # pylint: disable=protected-access
+    self.assertTrue(missed(config, 10, logged=set()))  # (6, 10] holds 8.
+    self.assertFalse(missed(config, 10, logged={10}))
+    self.assertFalse(missed(config, 9, logged=set()))  # Not a loop end.
+    self.assertFalse(missed(config, 6, logged=set()))  # Nothing crossed.
+    self.assertTrue(missed(config, 15, logged=set()))  # The final one.
+
   def test_resume_discards_rows_logged_after_the_last_checkpoint(self):
     path = os.path.join(self.workdir, reporting.METRICS_FILE)
     rows = [{'step': s, 'split': 'train', 'loss': 1.0} for s in (2, 4, 6)]
