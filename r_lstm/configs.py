@@ -67,8 +67,9 @@ class Config:
     head_input: what the classifier head reads after the last step: 'h',
       the LSTM's output, or 'state', h and the cell c concatenated. A
       state can hold the class in c while a closed output gate hides it
-      from h (MNIST's blank last rows do this; README). The default is
-      'state': after auxiliary-only pretraining a head on h saw nothing.
+      from h (MNIST's blank last rows do this; docs/EXPERIMENTS.md). The
+      default is 'state': after auxiliary-only pretraining a head on h
+      saw nothing.
     aux_length: l, the segment each anchor reconstructs or predicts.
     aux_bptt: steps before the anchor the reconstruction gradient reaches
       into the main LSTM (0: none).
@@ -282,8 +283,8 @@ PAPER_SCHEDULE = dict(batch_size=64, train_steps=100000, eval_every=5000,
                       checkpoint_every=5000, steps_per_loop=50)
 PAPER_AUXILIARY = dict(aux_length=600, aux_bptt=300, num_anchors=1,
                        pretrain_steps=10000)
-# `_quick`: what fits this 2-core CPU (see README): 1,500 updates of batch
-# 32, l = 200, no pretraining (the headline experiment's setting).
+# `_quick`: what fits this 2-core CPU (see docs/EXPERIMENTS.md): 1,500
+# updates of batch 32, l = 200, no pretraining (the headline setting).
 QUICK_SCHEDULE = dict(batch_size=32, train_steps=1500, eval_every=500,
                       checkpoint_every=500, steps_per_loop=25)
 QUICK_AUXILIARY = dict(aux_length=200, pretrain_steps=0)
