@@ -4,8 +4,6 @@ The library names config fields and paths in its messages; the command-line
 entry points (`r_lstm.cli`) render them as one line and an exit code.
 """
 
-import signal
-
 
 class UsageError(ValueError):
   """A bad flag, file or directory; the message says how to fix it."""
@@ -23,10 +21,6 @@ class Interrupted(RuntimeError):
   def __init__(self, message: str, signal_number: int):
     super().__init__(message)
     self.signal_number = signal_number
-
-  @property
-  def signal_name(self) -> str:
-    return signal.Signals(self.signal_number).name
 
 
 def first_line(error: Exception) -> str:

@@ -8,6 +8,7 @@ cross-replica context and fed to one named Keras metric per term; the
 
 import functools
 import os
+import signal
 from typing import Dict, Optional, Tuple
 
 import keras
@@ -500,9 +501,9 @@ def _interrupted(trainer: Trainer) -> errors.Interrupted:
     where = f'its checkpoint is {trainer.checkpoints.latest_checkpoint}'
   else:
     where = 'no update had run, nothing to save'
-  name = errors.Interrupted('', number).signal_name
   return errors.Interrupted(
-      f'stopped by {name} at update {trainer.step}; {where}. Run the same '
+      f'stopped by {signal.Signals(number).name} at update {trainer.step}; '
+      f'{where}. Run the same '
       'command again to resume', number)
 
 
