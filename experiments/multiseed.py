@@ -4,8 +4,9 @@ r"""Mean +- standard deviation over seeds, from the runs' own metrics.
   # variant), writing <output>.md and <output>.png:
   python -m experiments.multiseed --output=runs/init/r_lstm_k300_torch/summary \
       runs/init/r_lstm_k300_torch/seed_*
-  # Every variant under a root (<root>/<variant>/seed_<N>), one table each
-  # and one plot with a band per variant:
+  # Every variant under a root (<root>/<variant>/seed_<N>): one comparison
+  # table, one table each and one plot with a band per variant (--root may
+  # repeat; --seeds keeps only those seeds):
   python -m experiments.multiseed --root=runs/init --output=docs/initialization
 
 `experiments.mnist --seeds=0,1,2` trains every seed and then calls
@@ -19,7 +20,7 @@ import math
 import os
 import statistics
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from r_lstm import reporting
 
@@ -78,6 +79,24 @@ def markdown(name: str, workdirs: Sequence[str]) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def comparison(variants: Dict[str, Sequence[str]]) -> str:
+  """One row per variant: mean +- sd at each update that every variant
+  reached, each seed's value in brackets (in the order of its workdirs)."""
+  tables = {name: aggregate(workdirs) for name, workdirs in variants.items()}
+  steps = sorted(set.intersection(*(set(t) for t in tables.values()))
+                 if tables else ())
+  lines = ['| variant | seeds | ' + ' | '.join(f'@{s}' for s in steps) + ' |',
+           '|---' * (2 + len(steps)) + '|']
+  for name, table in tables.items():
+    seeds = ', '.join(os.path.basename(os.path.normpath(w))[len('seed_'):]
+                      for w in variants[name])
+    cells = [f"{table[s]['mean']:.3f} ± {table[s]['sd']:.3f} ("
+             + ' / '.join(f'{v:.4f}' for v in table[s]['values']) + ')'
+             for s in steps]
+    lines.append(f'| {name} | {seeds} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
 def plot(named_workdirs: Dict[str, Sequence[str]], path: str) -> None:
   """Mean curve of each variant with a +-1 sd band, one colour each."""
   import matplotlib  # pylint: disable=g-import-not-at-top
@@ -116,28 +135,36 @@ def write_summary(workdirs: Sequence[str], output: str, name: str) -> str:
   return text
 
 
-def variants_under(root: str) -> Dict[str, List[str]]:
-  """{variant: its seed workdirs} for <root>/<variant>/seed_<N>/ runs."""
+def variants_under(root: str, seeds: Optional[Sequence[int]] = None
+                   ) -> Dict[str, List[str]]:
+  """{variant: its seed workdirs} for <root>/<variant>/seed_<N>/ runs
+  (only the seeds in `seeds`, when given)."""
   found = {}
   for variant in sorted(os.listdir(root)):
     if not os.path.isdir(os.path.join(root, variant)):
       continue
-    seeds = sorted(
+    runs = sorted(
         (os.path.join(root, variant, d)
          for d in os.listdir(os.path.join(root, variant))
          if d.startswith('seed_') and os.path.exists(
              os.path.join(root, variant, d, reporting.METRICS_FILE))),
         key=lambda w: int(w.rsplit('_', 1)[1]))
-    if seeds:
-      found[variant] = seeds
+    if seeds is not None:
+      runs = [w for w in runs if int(w.rsplit('_', 1)[1]) in seeds]
+    if runs:
+      found[variant] = runs
   return found
 
 
-def write_experiment(root: str, output: str, title: str) -> str:
-  """Writes <output>.md (one table per variant under `root`) and
-  <output>.png (all variants' bands); returns the Markdown."""
-  variants = variants_under(root)
-  text = f'## {title}\n\n' + '\n'.join(
+def write_experiment(roots: Sequence[str], output: str, title: str,
+                     seeds: Optional[Sequence[int]] = None) -> str:
+  """Writes <output>.md (the comparison of every variant under `roots`,
+  then a table per variant) and <output>.png (all variants' bands);
+  returns the Markdown."""
+  variants = {}
+  for root in roots:
+    variants.update(variants_under(root, seeds))
+  text = f'## {title}\n\n' + comparison(variants) + '\n' + '\n'.join(
       markdown(name, workdirs) for name, workdirs in variants.items())
   with open(f'{output}.md', 'w') as f:
     f.write(text)
@@ -147,20 +174,22 @@ def write_experiment(root: str, output: str, title: str) -> str:
 
 def main(argv: Sequence[str]) -> int:
   """`--output=PREFIX [--name=NAME] WORKDIR...` or `--root=DIR
-  --output=PREFIX [--name=TITLE]`."""
-  output, name, root, workdirs = None, None, None, []
+  [--root=DIR...] [--seeds=0,1] --output=PREFIX [--name=TITLE]`."""
+  output, name, roots, seeds, workdirs = None, None, [], None, []
   for arg in argv:
     if arg.startswith('--output='):
       output = arg.split('=', 1)[1]
     elif arg.startswith('--name='):
       name = arg.split('=', 1)[1]
     elif arg.startswith('--root='):
-      root = arg.split('=', 1)[1]
+      roots.append(arg.split('=', 1)[1])
+    elif arg.startswith('--seeds='):
+      seeds = [int(seed) for seed in arg.split('=', 1)[1].split(',')]
     else:
       workdirs.append(arg)
-  if root and output and os.path.isdir(root):
-    print(write_experiment(root, output, name or os.path.basename(
-        os.path.normpath(root))))
+  if roots and output and all(os.path.isdir(root) for root in roots):
+    print(write_experiment(roots, output, name or os.path.basename(
+        os.path.normpath(roots[0])), seeds))
     return 0
   missing = [w for w in workdirs
              if not os.path.exists(os.path.join(w, reporting.METRICS_FILE))]

@@ -1,16 +1,16 @@
 """Anchor sampling for the auxiliary losses.
 
 An anchor is a position a in an example: the state after its first a steps.
-Anchors are drawn per example, independently, uniformly over the positions
-valid for that example's own length, and afresh at every update (the seed
-folds in the update and replica number).
+Anchors are drawn uniformly over the positions valid for each example's own
+length, afresh at every update (the seed folds in the update and replica
+number): independently per example, or shared by a batch.
 """
 
 import tensorflow as tf
 
 
 def sample(lengths: tf.Tensor, num_anchors: int, low: int, margin: int,
-           seed: tf.Tensor):
+           seed: tf.Tensor, sharing: str = 'example'):
   """Draws anchors uniformly from [low, length_b - margin] for each example.
 
   Args:
@@ -19,6 +19,10 @@ def sample(lengths: tf.Tensor, num_anchors: int, low: int, margin: int,
     low: smallest valid anchor.
     margin: the largest valid anchor is length_b - margin.
     seed: a stateless seed, shape [2].
+    sharing: 'example' draws each example's anchors independently; 'batch'
+      draws one uniform number per anchor for the whole batch and scales it
+      to each example's range, so equal-length examples share the anchor
+      position.
 
   Returns:
     anchors: (B, num_anchors) int32.
@@ -27,8 +31,8 @@ def sample(lengths: tf.Tensor, num_anchors: int, low: int, margin: int,
   """
   lengths = tf.cast(lengths, tf.int32)
   span = lengths - margin - low + 1
-  uniform = tf.random.stateless_uniform([tf.shape(lengths)[0], num_anchors],
-                                        seed=seed)
+  rows = tf.shape(lengths)[0] if sharing == 'example' else 1
+  uniform = tf.random.stateless_uniform([rows, num_anchors], seed=seed)
   offsets = tf.cast(tf.floor(uniform * tf.cast(tf.maximum(span, 1),
                                                tf.float32)[:, tf.newaxis]),
                     tf.int32)

@@ -1,10 +1,14 @@
 """What the command-line entry points share: turning a UsageError (bad
 input), a NonFiniteError (training diverged) or an Interrupted (stopped by a
-signal after saving) into one clear line on stderr and a non-zero exit."""
+signal after saving) into one clear line on stderr and a non-zero exit, and
+Python logging at WARNING unless --verbosity is given."""
 
 import functools
 import signal
 import sys
+
+from absl import flags
+from absl import logging
 
 from r_lstm.errors import Interrupted, NonFiniteError, UsageError
 
@@ -21,6 +25,10 @@ def usage_errors_exit(program: str):
   def decorate(main):
     @functools.wraps(main)
     def wrapped(argv):
+      if not flags.FLAGS['verbosity'].present:
+        # TensorFlow's INFO lines (one per checkpoint written) are not
+        # for users; --verbosity=0 brings them back.
+        logging.set_verbosity(logging.WARNING)
       try:
         return main(argv)
       except UsageError as error:
@@ -40,3 +48,10 @@ def usage_errors_exit(program: str):
         sys.exit(INTERRUPTED_EXIT_BASE + signal.SIGINT)
     return wrapped
   return decorate
+
+
+def require_flags(*names: str) -> None:
+  """Raises UsageError naming the first of the flags `names` left unset."""
+  for name in names:
+    if not flags.FLAGS[name].value:
+      raise UsageError(f'--{name} is required')

@@ -71,11 +71,21 @@ class AuxiliaryDecoder(keras.layers.Layer):
     self.vocab_size = vocab_size
     self.channels = channels
     self.units = units
-    self.upper_cells = [unroll.LSTMCell(units, units, initialization,
+    self.num_layers = num_layers
+    self.head_units = tuple(head_units)
+    self.initialization = initializers.Initialization.of(initialization)
+    self.upper_cells = [unroll.LSTMCell(units, units, self.initialization,
                                         name=f'lstm_{i + 1}')
                         for i in range(num_layers - 1)]
     self.head = heads.feed_forward(head_units, channels * vocab_size, units,
-                                   name='head', initialization=initialization)
+                                   name='head',
+                                   initialization=self.initialization)
+
+  def get_config(self):
+    return {**super().get_config(), 'vocab_size': self.vocab_size,
+            'channels': self.channels, 'units': self.units,
+            'num_layers': self.num_layers, 'head_units': self.head_units,
+            'initialization': self.initialization.to_dict()}
 
   def _logits(self, bottom_cell: unroll.LSTMCell, projected: tf.Tensor,
               bottom_state: unroll.State) -> tf.Tensor:
@@ -91,6 +101,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
         [tf.shape(outputs)[:2], [self.channels, self.vocab_size]], axis=0))
 
 
+@keras.saving.register_keras_serializable(package='r_lstm')
 class ReconstructionDecoder(AuxiliaryDecoder):
   """r-LSTM: from the main state at an anchor, re-reads the segment before it.
 
@@ -124,20 +135,29 @@ class ReconstructionDecoder(AuxiliaryDecoder):
                **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
                      initialization, **kwargs)
+    self.embed_dim = embed_dim
+    self.main_units = main_units
+    self.init = init
     self.shares_embedding = embedding == 'shared'
     self.samples_unfed = unfed_input == 'sampled'
     self.bottom = encoders.TokenLSTM(vocab_size, channels, embed_dim, units,
                                      own_embedding=not self.shares_embedding,
-                                     initialization=initialization,
+                                     initialization=self.initialization,
                                      name='lstm_0')
     self.init_maps = None
     if init == 'project' or main_units != units:
-      self.init_maps = [initialization.make_dense(units, main_units,
-                                                  name=f'init_{part}')
+      self.init_maps = [self.initialization.make_dense(units, main_units,
+                                                       name=f'init_{part}')
                         for part in ('h', 'c')]
       for dense in self.init_maps:
         dense.build((None, main_units))
     self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), 'embed_dim': self.embed_dim,
+            'main_units': self.main_units, 'init': self.init,
+            'embedding': 'shared' if self.shares_embedding else 'own',
+            'unfed_input': 'sampled' if self.samples_unfed else 'none'}
 
   def call(self, anchor_state: unroll.State, segment: tf.Tensor,
            feed: Optional[tf.Tensor] = None,
@@ -217,6 +237,7 @@ class ReconstructionDecoder(AuxiliaryDecoder):
     return outputs.stack()
 
 
+@keras.saving.register_keras_serializable(package='r_lstm')
 class PredictionDecoder(AuxiliaryDecoder):
   """p-LSTM: an LSTM stack on top of the main LSTM predicts what follows.
 
@@ -231,9 +252,13 @@ class PredictionDecoder(AuxiliaryDecoder):
                **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
                      initialization, **kwargs)
-    self.bottom = unroll.LSTMCell(main_units, units, initialization,
+    self.main_units = main_units
+    self.bottom = unroll.LSTMCell(main_units, units, self.initialization,
                                   name='lstm_0')
     self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), 'main_units': self.main_units}
 
   def call(self, main_outputs: tf.Tensor, targets: tf.Tensor
                ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

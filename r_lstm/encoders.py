@@ -18,6 +18,7 @@ def add_token_embedding(
       name='embedding')
 
 
+@keras.saving.register_keras_serializable(package='r_lstm')
 class TokenLSTM(keras.layers.Layer):
   """An LSTM layer that reads integer tokens through its own embeddings.
 
@@ -42,13 +43,21 @@ class TokenLSTM(keras.layers.Layer):
     super().__init__(**kwargs)
     self.vocab_size = vocab_size
     self.channels = channels
+    self.embed_dim = embed_dim
+    self.initialization = initializers.Initialization.of(initialization)
     self.embedding = None
     if own_embedding:
       self.embedding = add_token_embedding(self, channels, vocab_size,
-                                           embed_dim, initialization)
-    self.cell = unroll.LSTMCell(channels * embed_dim, units, initialization,
-                                name='lstm')
+                                           embed_dim, self.initialization)
+    self.cell = unroll.LSTMCell(channels * embed_dim, units,
+                                self.initialization, name='lstm')
     self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), 'vocab_size': self.vocab_size,
+            'channels': self.channels, 'embed_dim': self.embed_dim,
+            'units': self.units, 'own_embedding': self.embedding is not None,
+            'initialization': self.initialization.to_dict()}
 
   @property
   def units(self) -> int:

@@ -6,8 +6,7 @@ The model and data are rebuilt from the `config.json` the run saved.
 from absl import app
 from absl import flags
 
-from r_lstm import cli, errors, train_lib
-from r_lstm import workdir as workdir_lib
+from r_lstm import cli, train_lib
 
 flags.DEFINE_string('workdir', None, 'Workdir of a run of r_lstm.train.')
 
@@ -19,11 +18,7 @@ def evaluate_workdir(workdir: str):
 
   Reads only: a run in progress or a read-only directory can be scored.
   """
-  workdir_lib.check_readable(workdir)
-  config = train_lib.read_saved_config(workdir)
-  trainer = train_lib.load_run(config, workdir, writable=False)
-  if not trainer.restore():
-    raise errors.UsageError(f'{workdir} holds no checkpoint yet')
+  trainer = train_lib.load_trained(workdir)
   return trainer, trainer.evaluate()
 
 

@@ -13,6 +13,8 @@ dataset's image shape and labels against its classes first; nothing is
 written when they do not fit. Examples keep the order of the arrays.
 """
 
+import contextlib
+import io
 import os
 
 import numpy as np
@@ -21,6 +23,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core.utils import tqdm_utils
 
 from r_lstm import cli, input_pipeline, tfds_data
 from r_lstm.errors import UsageError
@@ -80,20 +83,34 @@ def import_arrays(name: str, npz: str, data_dir: str) -> str:
     for key in ids:
       columns[key] = np.array([f'{split}_{i:05d}' for i in range(len(images))])
     splits[split] = tf.data.Dataset.from_tensor_slices(columns)
-  stored = tfds.dataset_builders.store_as_tfds_dataset(
-      name=name, version=str(info.version),
-      features=info.features,
-      split_datasets=splits, data_dir=data_dir, disable_shuffling=True)
+  # TFDS prints "Downloading and preparing dataset" and draws progress bars
+  # while it writes; nothing is downloaded here, and the caller says what
+  # was written.
+  with contextlib.redirect_stdout(io.StringIO()), _no_progress_bars():
+    stored = tfds.dataset_builders.store_as_tfds_dataset(
+        name=name, version=str(info.version),
+        features=info.features,
+        split_datasets=splits, data_dir=data_dir, disable_shuffling=True)
   return str(stored.data_dir)
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+  """TFDS' progress bars off, then as they were (TFDS has a switch and no
+  way to read it back but its module state)."""
+  was_active = tqdm_utils._active  # pylint: disable=protected-access
+  tfds.display_progress_bar(False)
+  try:
+    yield
+  finally:
+    tfds.display_progress_bar(was_active)
 
 
 @cli.usage_errors_exit('r_lstm.import_arrays')
 def main(argv):
   if len(argv) > 1:
     raise UsageError(f'unexpected arguments {argv[1:]}')
-  for flag in ('name', 'npz'):
-    if not FLAGS[flag].value:
-      raise UsageError(f'--{flag} is required')
+  cli.require_flags('name', 'npz')
   written = import_arrays(FLAGS.name, FLAGS.npz, FLAGS.data_dir)
   print(f'Wrote {FLAGS.name} to {written}; train with --dataset={FLAGS.name} '
         f'--data_dir={FLAGS.data_dir}')

@@ -32,7 +32,7 @@ ablation can say which part matters.
 
 import dataclasses
 import math
-from typing import Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import keras
 import tensorflow as tf
@@ -100,6 +100,16 @@ class Initialization:
                   ) -> 'Initialization':
     """Every part from `scheme`, except the parts given (None: `scheme`)."""
     return cls(**{part: parts.get(part) or scheme for part in PARTS})
+
+  @classmethod
+  def of(cls, value: Union['Initialization', Mapping[str, str]]
+         ) -> 'Initialization':
+    """`value` itself, or the scheme its `to_dict` form names (a layer's
+    `get_config` holds that form)."""
+    return value if isinstance(value, cls) else cls(**value)
+
+  def to_dict(self) -> Dict[str, str]:
+    return dataclasses.asdict(self)
 
   @property
   def parts(self) -> Tuple[str, ...]:

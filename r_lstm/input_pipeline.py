@@ -350,6 +350,13 @@ def train_dataset(split: Split, batch_size: int, seed: int,
           .prefetch(tf.data.AUTOTUNE))
 
 
+def fit_dataset(dataset: tf.data.Dataset) -> tf.data.Dataset:
+  """Batches (tokens, lengths, labels) as Keras `fit` and `evaluate` take
+  them: ((tokens, lengths), labels)."""
+  return dataset.map(lambda tokens, lengths, labels: ((tokens, lengths),
+                                                      labels))
+
+
 def eval_dataset(split: Split, batch_size: int) -> tf.data.Dataset:
   """One pass over every example, the last partial batch included."""
   return _as_dataset(split).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -16,7 +16,7 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import decoders, encoders, heads, initializers, losses
+from r_lstm import decoders, encoders, heads, initializers, losses, steps
 from r_lstm import unroll
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
@@ -28,7 +28,8 @@ class _Objective(NamedTuple):
   steps: Optional[tf.Tensor]  # (L, B * A) positions the logits stand for.
 
 
-class SequenceClassifier(keras.Model):
+@keras.saving.register_keras_serializable(package='r_lstm')
+class SequenceClassifier(steps.KerasFit, keras.Model):
   """Token LSTM -> feed-forward head on the last state -> class logits,
   optionally with r-LSTM and/or p-LSTM auxiliary decoders.
 
@@ -51,6 +52,11 @@ class SequenceClassifier(keras.Model):
                decoder_order: str = 'forward',
                initialization: initializers.Initialization = initializers.KERAS,
                **kwargs):
+    # Every constructor argument, for `get_config`.
+    self._arguments = {name: value for name, value in locals().items()
+                       if name not in ('self', 'kwargs', '__class__')}
+    initialization = initializers.Initialization.of(initialization)
+    self._arguments['initialization'] = initialization.to_dict()
     super().__init__(**kwargs)
     self.bptt = bptt
     self.head_input = head_input
@@ -78,13 +84,19 @@ class SequenceClassifier(keras.Model):
           decoder_head_units, initialization, name='predictor')
     self.built = True  # Every weight exists now; no shape inference needed.
 
-  def call(self, tokens, lengths, training=False):
+  def get_config(self):
+    return {**super().get_config(), **self._arguments}
+
+  def call(self, tokens, lengths=None, training=False):
     """Class logits (B, num_classes) for tokens (B, T, channels).
 
-    With training=True the forward pass is the supervised window's (same
-    value, gradient through the last `bptt` steps only); otherwise a single
-    gradient-free pass.
+    `tokens` may be the pair (tokens, lengths), as `predict` and `fit`
+    pass their inputs. With training=True the forward pass is the
+    supervised window's (same value, gradient through the last `bptt`
+    steps only); otherwise a single gradient-free pass.
     """
+    if lengths is None:
+      tokens, lengths = tokens
     inputs = tf.transpose(tokens, [1, 0, 2])
     cell, project = self.encoder.cell, self.encoder.projector()
     return self._classify(unroll.final_states(

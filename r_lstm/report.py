@@ -8,18 +8,18 @@ Each run directory is what `r_lstm.train` leaves: `config.json` and
 curve, its host rows the machine). Our numbers are never typed by hand: the
 table shows the paper's Table 2 number beside each run whose setting is one
 of the paper's cells (native-size MNIST, pMNIST or CIFAR10; K = 300 or full
-backpropagation), and "—" otherwise.
+backpropagation; the paper's model sizes), and "—" otherwise.
 """
 
 import dataclasses
 import json
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from absl import app
 from absl import flags
 
-from r_lstm import cli, configs, errors, reporting
+from r_lstm import cli, configs, errors, paper, reporting
 from r_lstm import workdir as workdir_lib
 
 flags.DEFINE_list('runs', None, 'Run directories to report, in table order.')
@@ -28,17 +28,12 @@ flags.DEFINE_string('title', 'Results', 'Heading of the report.')
 
 FLAGS = flags.FLAGS
 
-# Paper Table 2, test accuracy (%): (model, backpropagation) -> per dataset.
-PAPER_DATASETS = ('MNIST', 'pMNIST', 'CIFAR10')
-PAPER_TABLE_2 = {
-    ('lstm', 'full'): (98.3, 89.4, 58.8),
-    ('lstm', '300'): (11.3, 88.8, 49.0),
-    ('r_lstm', '300'): (96.4, 92.8, 65.9),
-    ('r_lstm', 'full'): (98.4, 95.2, 72.2),
-    ('p_lstm', '300'): (95.4, 92.5, 64.7),
-    ('transformer', 'full'): (98.9, 97.9, 62.2),
-}
-PAPER_LENGTHS = {'MNIST': 784, 'pMNIST': 784, 'CIFAR10': 1024}
+# Model sizes a run must have to stand beside the paper's number: the
+# `Config` defaults are the paper's (the decoder's only for the r/p-LSTM).
+PAPER_SIZES = ('embed_dim', 'lstm_units', 'head_units')
+PAPER_DECODER_SIZES = ('decoder_units', 'decoder_layers', 'decoder_head_units')
+# The auxiliary setting too: l = 600 tokens per anchor.
+PAPER_AUX_LENGTH = 600
 
 
 @dataclasses.dataclass
@@ -53,69 +48,59 @@ class Run:
 
 
 def paper_dataset(config: configs.Config) -> Optional[str]:
-  """Which column of the paper's Table 2 the run's data is, if any."""
+  """Which dataset of the paper's Table 2 (a `paper.DATASETS` key) the run's
+  data is, if any."""
   if config.image_size is not None or config.grayscale:
     return None
   name = config.dataset
-  if name == 'pmnist':
-    return 'pMNIST'
-  if name == 'mnist' or (name.startswith('npz:') and os.path.basename(
-      name[len('npz:'):]).startswith('mnist')):
-    return 'MNIST'
-  if name == 'cifar10':
-    return 'CIFAR10'
+  if name in paper.DATASETS:
+    return name
+  if name.startswith('npz:') and os.path.basename(
+      name[len('npz:'):]).startswith('mnist'):
+    return 'mnist'
   return None
 
 
-def paper_cell(config: configs.Config) -> Optional[Tuple[str, str, str]]:
-  """(dataset, model, backpropagation) of the paper's Table 2 that the
-  run's setting is, or None."""
+def paper_cell(config: configs.Config) -> Optional[paper.Cell]:
+  """The cell of the paper's Table 2 that the run's setting is, or None."""
   dataset = paper_dataset(config)
   if dataset is None:
     return None
-  if config.model == 'transformer':
+  if config.model == 'transformer' or config.bptt >= paper.DATASETS[
+      dataset][1]:
     backprop = 'full'
-  elif config.bptt >= PAPER_LENGTHS[dataset]:
-    backprop = 'full'
-  elif config.bptt == 300:
-    backprop = '300'
+  elif config.bptt == paper.TRUNCATION:
+    backprop = str(paper.TRUNCATION)
   else:
     return None
-  if (config.model, backprop) not in PAPER_TABLE_2:
+  if (config.model, backprop) not in paper.ACCURACY:
     return None
-  return dataset, config.model, backprop
-
-
-def paper_number(dataset: str, model: str, backprop: str) -> float:
-  """The paper's Table 2 test accuracy (%) of a cell."""
-  return PAPER_TABLE_2[(model, backprop)][PAPER_DATASETS.index(dataset)]
+  sizes = PAPER_SIZES + (PAPER_DECODER_SIZES if configs.MODELS[config.model]
+                         else ())
+  defaults = configs.Config()
+  if config.model != 'transformer' and any(
+      getattr(config, name) != getattr(defaults, name) for name in sizes):
+    return None
+  if configs.MODELS[config.model] and config.aux_length != PAPER_AUX_LENGTH:
+    return None
+  return paper.Cell(dataset, config.model, backprop)
 
 
 def paper_accuracy(config: configs.Config) -> Optional[float]:
   """The paper's Table 2 number for the run's setting, or None."""
   cell = paper_cell(config)
-  return None if cell is None else paper_number(*cell)
+  return None if cell is None else cell.accuracy
 
 
-def quick_preset(dataset: str, model: str, backprop: str) -> str:
-  """The quick preset of a Table 2 cell, e.g. cifar10_r_lstm_t300_quick."""
-  name = f'{dataset.lower()}_{model}'
-  if model != 'transformer':
-    name += '_t300' if backprop == '300' else '_full'
-  return name + '_quick'
-
-
-def cells_not_run(runs: Sequence[Run]) -> List[Tuple[str, str, str]]:
+def cells_not_run(runs: Sequence[Run]) -> List[paper.Cell]:
   """Table 2 cells that none of `runs` is, in the paper's order."""
   done = {paper_cell(run.config) for run in runs}
-  return [(dataset, model, backprop)
-          for dataset in PAPER_DATASETS
-          for model, backprop in PAPER_TABLE_2
-          if (dataset, model, backprop) not in done]
+  return [cell for cell in paper.CELLS if cell not in done]
 
 
-def load_run(workdir: str) -> Run:
-  config_path = os.path.join(workdir, 'config.json')
+def read_run(workdir: str) -> Run:
+  """The records a run of `r_lstm.train` left in `workdir` (reads only)."""
+  config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
   metrics_path = os.path.join(workdir, reporting.METRICS_FILE)
   for path in (config_path, metrics_path):
     if not os.path.isfile(path):
@@ -148,13 +133,21 @@ def load_run(workdir: str) -> Run:
              max([r['step'] for r in rows], default=0), seconds, host)
 
 
+def initialization_label(config: configs.Config) -> str:
+  """The run's `--init`, and any part set apart from it."""
+  others = [f'{field[len("init_"):]} {getattr(config, field)}'
+            for field in configs.INIT_PART_FIELDS
+            if getattr(config, field) not in (None, config.init)]
+  return config.init + (f' ({", ".join(others)})' if others else '')
+
+
 def render(runs: Sequence[Run], title: str, plot_name: str) -> str:
   lines = [f'# {title}', '',
            'Generated by `python -m r_lstm.report` from the run directories; '
            'edit the runs, not this file.', '',
            '| run | dataset | model | K | paper (%) | ours (%) | split | '
-           'updates | training time | hardware | seed |',
-           '|---|---|---|---|---|---|---|---|---|---|---|']
+           'updates | training time | hardware | seed | init |',
+           '|---|---|---|---|---|---|---|---|---|---|---|---|']
   for run in runs:
     paper = paper_accuracy(run.config)
     final = run.curve[max(run.curve)] if run.curve else None
@@ -164,25 +157,30 @@ def render(runs: Sequence[Run], title: str, plot_name: str) -> str:
         f'{"—" if paper is None else f"{paper:.1f}"} | '
         f'{"—" if final is None else f"{100 * final:.2f}"} | '
         f'{run.eval_split or "—"} | {run.updates} | '
-        f'{run.train_seconds / 60:.1f} min | {run.host} | {run.config.seed} |')
+        f'{run.train_seconds / 60:.1f} min | {run.host} | {run.config.seed} | '
+        f'{initialization_label(run.config)} |')
   lines += ['', f'![learning curves]({plot_name})', '',
-            '"paper" is Table 2 of Trinh et al. (2018), after far longer '
-            'training; "ours" is the accuracy of the last evaluation; '
-            'training time excludes evaluation and each restart\'s first '
-            '(compiling) interval.', '']
+            '"paper" is Table 2 of Trinh et al. (2018), shown only beside a '
+            'run of that cell: the same dataset at its native size, K, model '
+            'sizes and (r/p-LSTM) l = 600; the paper trained far longer than '
+            'the "updates" column. "ours" is the accuracy of the last '
+            'evaluation; training time excludes evaluation and each '
+            'restart\'s first (compiling) interval.', '']
   missing = cells_not_run(runs)
   if missing:
     lines += ['## Not run', '',
               'Cells of the paper\'s Table 2 with no run in this report, and '
-              'the command that runs each at the quick budget (TFDS data '
-              'must be prepared in `--data_dir`; see README, Datasets).', '',
+              'the command that runs each in the paper\'s setting (TFDS data '
+              'must be prepared in `--data_dir`; see README, Datasets). Its '
+              '`_quick` twin runs 1,500 updates of batch 32, with l = 200 for '
+              'the r- and p-LSTM, so those rows get no paper number.', '',
               '| dataset | model | K | paper (%) | command |',
               '|---|---|---|---|---|']
-    for dataset, model, backprop in missing:
-      preset = quick_preset(dataset, model, backprop)
+    for cell in missing:
+      preset = cell.preset
       lines.append(
-          f'| {dataset} | {model} | {backprop} | '
-          f'{paper_number(dataset, model, backprop):.1f} | '
+          f'| {cell.column} | {cell.model} | {cell.backprop} | '
+          f'{cell.accuracy:.1f} | '
           f'`python -m r_lstm.train --preset={preset} --data_dir=<TFDS dir> '
           f'--workdir=runs/{preset}` |')
     lines.append('')
@@ -194,12 +192,21 @@ def plot(runs: Sequence[Run], path: str) -> None:
   matplotlib.use('Agg')
   from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
   figure, axes = pyplot.subplots(figsize=(7, 4))
-  for run in runs:
+  splits = {run.eval_split for run in runs if run.curve}
+  one_split = splits.pop() if len(splits) == 1 else None
+  # A colour of its own for each run (the default cycle repeats after 10).
+  colours = matplotlib.colormaps['tab20' if len(runs) > 10 else 'tab10']
+  for index, run in enumerate(runs):
     steps = sorted(run.curve)
-    axes.plot(steps, [100 * run.curve[s] for s in steps], marker='o',
-              label=run.name)
+    label = run.name if one_split else f'{run.name} ({run.eval_split})'
+    [line] = axes.plot(steps, [100 * run.curve[s] for s in steps],
+                       marker='o', label=label, color=colours(index % 20))
+    paper = paper_accuracy(run.config)
+    if paper is not None:
+      axes.axhline(paper, color=line.get_color(), linestyle='--',
+                   linewidth=1, label=f'{run.name}: paper {paper:.1f}')
   axes.set_xlabel('updates')
-  axes.set_ylabel('evaluation accuracy (%)')
+  axes.set_ylabel(f'{one_split or "evaluation"} accuracy (%)')
   axes.grid(alpha=0.3)
   axes.legend()
   figure.tight_layout()
@@ -212,7 +219,7 @@ def write_report(workdirs: Sequence[str], output: str,
   """Writes `output` and `<output stem>_curves.png` beside it."""
   if not workdirs:
     raise errors.UsageError('--runs is required: run directories to report')
-  runs = [load_run(w) for w in workdirs]
+  runs = [read_run(w) for w in workdirs]
   plot_path = os.path.splitext(output)[0] + '_curves.png'
   for path in (output, plot_path):
     workdir_lib.check_output_file(path, 'output')

@@ -6,15 +6,19 @@ import os
 import platform
 import sys
 import time
-from typing import Dict, TextIO
+from typing import Any, Dict, TextIO
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
 
 from r_lstm import workdir as workdir_lib
 from r_lstm.workdir import METRICS_FILE
 
 HOST_SPLIT = 'host'  # metrics.jsonl rows describing the machine of a start.
+# Scalars kept in metrics.jsonl but not drawn: the evaluation's example count
+# is the same number at every step.
+NOT_CURVES = ('examples',)
 
 
 def machine_description() -> str:
@@ -39,18 +43,29 @@ class Reporter:
 
   Every call to `write` appends one JSON line {"step", "split", name: value}
   to `<workdir>/metrics.jsonl` (the file later tooling reads) and writes the
-  same scalars as TensorBoard summaries under `<split>/<name>`. Training
-  rows also print a progress line with steps/s and the time left.
+  same scalars as TensorBoard summaries, the Keras way: training rows in the
+  `train/` run, evaluation rows (validation or test split) in `eval/`,
+  under the same tag names so that TensorBoard overlays them. Training rows
+  also print a progress line with steps/s and the time left. The workdir's
+  own events hold the config (text) and the hyperparameters (HParams
+  dashboard), written by `write_config`.
   """
 
   def __init__(self, workdir: str, total_steps: int,
                stream: TextIO = sys.stdout):
-    self._writer = tf.summary.create_file_writer(workdir)
+    self._run_name = os.path.basename(os.path.normpath(workdir))
+    self._run_writer = tf.summary.create_file_writer(workdir)
+    self._writers = {
+        'train': tf.summary.create_file_writer(
+            os.path.join(workdir, workdir_lib.TRAIN_EVENTS_DIR)),
+        'eval': tf.summary.create_file_writer(
+            os.path.join(workdir, workdir_lib.EVAL_EVENTS_DIR))}
     self._metrics_path = os.path.join(workdir, METRICS_FILE)
     self._total_steps = total_steps
     self._stream = stream
     self._last_time = None
     self._last_step = None
+    self._traced_interval = True
 
   def write_host(self, step: int) -> None:
     """Records the machine this (re)start runs on, for reports."""
@@ -92,27 +107,45 @@ class Reporter:
     return steps
 
   def start(self, step: int) -> None:
-    """Marks the wall-clock origin for steps/s (after restore/compile)."""
+    """Marks the wall-clock origin for steps/s (after restore, or after an
+    evaluation). The next interval may include tracing, so it gives no
+    time left."""
     self._last_time, self._last_step = time.monotonic(), step
+    self._traced_interval = True
 
-  def write(self, step: int, split: str, scalars: Dict[str, float]) -> None:
+  def write_config(self, fields: Dict[str, Any], text: str) -> None:
+    """The run's config as TensorBoard text and as HParams (a session
+    named after the workdir, its metrics the eval/ and train/ scalars)."""
+    values = {name: _hparam_value(value) for name, value in fields.items()}
+    with self._run_writer.as_default(step=0):
+      tf.summary.text('config', f'```\n{text}\n```')
+      hparams_api.hparams(values, trial_id=self._run_name)
+    self._run_writer.flush()
+
+  def write(self, step: int, split: str, scalars: Dict[str, float],
+            phase: str = '') -> None:
+    """One row; `phase` (e.g. 'auxiliary-only') is shown on its line."""
     scalars = {name: float(value) for name, value in scalars.items()}
     if split == 'train':
       scalars.update(self._speed(step))
-    with self._writer.as_default(step=step):
+    writer = self._writers['train' if split == 'train' else 'eval']
+    with writer.as_default(step=step):
       for name, value in scalars.items():
-        tf.summary.scalar(f'{split}/{name}', value)
-    self._writer.flush()
+        if name not in NOT_CURVES:
+          tf.summary.scalar(name, value)
+    writer.flush()
     with open(self._metrics_path, 'a') as f:
       f.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
-    self._print(step, split, scalars)
+    self._print(step, split, scalars, phase)
 
   def write_images(self, step: int, images: Dict[str, np.ndarray]) -> None:
-    """Writes uint8 image batches (N, H, W, C) as TensorBoard images."""
-    with self._writer.as_default(step=step):
+    """Writes uint8 image batches (N, H, W, C) as TensorBoard images (in
+    the eval/ run: they are drawn at evaluations)."""
+    writer = self._writers['eval']
+    with writer.as_default(step=step):
       for name, batch in images.items():
         tf.summary.image(name, batch, max_outputs=len(batch))
-    self._writer.flush()
+    writer.flush()
 
   def _speed(self, step: int) -> Dict[str, float]:
     now = time.monotonic()
@@ -121,15 +154,29 @@ class Reporter:
     self._last_time, self._last_step = now, step
     return {'steps_per_sec': steps_per_sec}
 
-  def _print(self, step: int, split: str, scalars: Dict[str, float]) -> None:
-    parts = [f'{split:5s} step {step}/{self._total_steps}']
+  def _print(self, step: int, split: str, scalars: Dict[str, float],
+             phase: str) -> None:
+    parts = [f'{split:5s} step {step}/{self._total_steps}'
+             + (f' ({phase})' if phase else '')]
     for name, value in scalars.items():
       shown = int(value) if value.is_integer() else f'{value:.4g}'
       parts.append(f'{name} {shown}')
     rate = scalars.get('steps_per_sec')
-    if rate:
+    if rate and not self._traced_interval:
       parts.append(f'ETA {_duration((self._total_steps - step) / rate)}')
+    if rate is not None:
+      # The first interval after `start` may include tracing: no ETA from it.
+      self._traced_interval = False
     print(' | '.join(parts), file=self._stream, flush=True)
+
+
+def _hparam_value(value):
+  """A config value as HParams takes it: bool, int, float or str."""
+  if isinstance(value, (bool, int, float, str)):
+    return value
+  if isinstance(value, (tuple, list)):
+    return ','.join(str(v) for v in value)
+  return str(value)  # None
 
 
 def _step_of(line: str):
@@ -140,8 +187,15 @@ def _step_of(line: str):
     return None
 
 
+# Segment images are enlarged to at least this height (nearest neighbour).
+SEGMENT_IMAGE_HEIGHT = 112
+# The predicted pixels are drawn with this much of pure green mixed in.
+PREDICTED_TINT = 0.3
+
+
 def segment_images(tokens: np.ndarray, steps: np.ndarray,
-                   predicted: np.ndarray, image_shape) -> np.ndarray:
+                   predicted: np.ndarray, image_shape,
+                   min_height: int = SEGMENT_IMAGE_HEIGHT) -> np.ndarray:
   """Original | prediction, side by side, for image sequences.
 
   Args:
@@ -149,19 +203,32 @@ def segment_images(tokens: np.ndarray, steps: np.ndarray,
     steps: (L, N) positions of the predicted tokens.
     predicted: (L, N, C) predicted tokens.
     image_shape: (H, W, C) with H * W = T.
+    min_height: pixels are repeated k times in both directions, the
+      smallest k that makes the image at least this tall.
 
   Returns:
-    uint8 (N, H, 2W + 1, C): the original; a white column; the original at
-    a quarter of its brightness with the predicted segment drawn over it.
+    uint8 RGB (N, kH, k(2W + 1), 3): the original; a white column; the
+    original at a quarter of its brightness with the predicted segment drawn
+    over it, tinted green so that what was predicted is visible even where
+    the prediction is black.
   """
   height, width, channels = image_shape
+  rgb = np.repeat(tokens, 3, axis=-1) if channels == 1 else tokens
+  rgb = rgb.astype(np.float32)
   rows = np.arange(tokens.shape[0])
-  shown = tokens // 4
-  shown[rows[np.newaxis, :], steps] = predicted
-  shape = (tokens.shape[0], height, width, channels)
-  separator = np.full((tokens.shape[0], height, 1, channels), 255, np.uint8)
-  return np.concatenate([tokens.reshape(shape), separator,
-                         shown.reshape(shape)], axis=2).astype(np.uint8)
+  shown = rgb // 4
+  predicted_rgb = (np.repeat(predicted, 3, axis=-1) if channels == 1
+                   else predicted).astype(np.float32)
+  green = np.array([0.0, 255.0, 0.0], np.float32)
+  shown[rows[np.newaxis, :], steps] = ((1 - PREDICTED_TINT) * predicted_rgb
+                                       + PREDICTED_TINT * green)
+  shape = (tokens.shape[0], height, width, 3)
+  separator = np.full((tokens.shape[0], height, 1, 3), 255, np.float32)
+  images = np.concatenate([rgb.reshape(shape), separator,
+                           shown.reshape(shape)], axis=2)
+  scale = max(1, -(-min_height // height))
+  images = np.repeat(np.repeat(images, scale, axis=1), scale, axis=2)
+  return np.round(images).astype(np.uint8)
 
 
 def _duration(seconds: float) -> str:

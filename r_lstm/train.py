@@ -2,16 +2,20 @@ r"""Trains a model: `python -m r_lstm.train --workdir=DIR [--preset=demo]`.
 
 Every field of `r_lstm.configs.Config` is a flag of the same name; flags left
 unset keep the preset's value (see `r_lstm.configs.PRESETS`). Re-running the
-same command resumes from the workdir's latest checkpoint.
+same command resumes from the workdir's latest checkpoint, and so does
+`--workdir=DIR` alone (the run's saved config.json is the base; flags such
+as --train_steps still apply).
 """
 
 import dataclasses
 import typing
+from typing import Optional
 
 from absl import app
 from absl import flags
 
-from r_lstm import cli, configs, errors, train_lib
+from r_lstm import cli, configs, errors, initializers, train_lib
+from r_lstm import workdir as workdir_lib
 
 FIELD_HELP = {
     'dataset': 'mnist5k (offline), mnist, pmnist, cifar10, stanford_dogs, '
@@ -21,7 +25,8 @@ FIELD_HELP = {
     'grayscale': 'Read colour images as one grey value per pixel.',
     'max_length': 'Text: keep the first N bytes of each example.',
     'permutation_seed': 'Seed of the fixed pmnist pixel permutation.',
-    'model': f'One of {", ".join(configs.MODELS)}.',
+    'model': 'Model: the LSTM alone, with reconstruction (r), prediction (p) '
+             'or both (rp) auxiliary losses, or the Transformer baseline.',
     'bptt': 'Supervised gradient reaches the last K steps; K >= sequence '
             'length is full backpropagation.',
     'embed_dim': 'Embedding size per channel.',
@@ -34,6 +39,8 @@ FIELD_HELP = {
     'aux_bptt': 'Steps before the anchor the reconstruction gradient reaches '
                 'in the main LSTM.',
     'num_anchors': 'Anchors per example per update.',
+    'anchor_sharing': 'example (each example draws its own anchors) or batch '
+                      '(a batch shares them, as the PyTorch reference does).',
     'aux_weight': 'Weight of the auxiliary losses.',
     'pretrain_steps': 'First updates train the auxiliary losses alone.',
     'decoder_units': 'Decoder LSTM size.',
@@ -56,7 +63,7 @@ FIELD_HELP = {
     'init': 'Weight initialization scheme: keras, torch (PyTorch defaults) or '
             'tf1 (TensorFlow 1.x defaults); see r_lstm/initializers.py.',
     'init_embedding': 'Embedding initialization from another scheme than '
-                      '--init (keras, torch or tf1).',
+                      '--init.',
     'init_lstm_weights': 'LSTM kernel and recurrent kernel initialization '
                          'from another scheme than --init.',
     'init_lstm_bias': 'LSTM bias initialization from another scheme than '
@@ -67,9 +74,10 @@ FIELD_HELP = {
     'transformer_layers': 'Transformer baseline: encoder blocks.',
     'transformer_heads': 'Transformer baseline: attention heads.',
     'transformer_ffn_units': 'Transformer baseline: feed-forward width.',
-    'optimizer': f'One of {", ".join(configs.OPTIMIZERS)}.',
+    'optimizer': 'Optimizer.',
     'learning_rate': 'Learning rate.',
     'clip_norm': 'Global gradient-norm clip (0: off).',
+    'adam_epsilon': "Adam's epsilon (Keras 1e-7; PyTorch and TF 1.x 1e-8).",
     'batch_size': 'Global batch size.',
     'eval_batch_size': 'Evaluation batch size.',
     'train_steps': 'Total number of updates.',
@@ -89,8 +97,32 @@ flags.DEFINE_string('workdir', None, 'Directory for checkpoints, summaries, '
 flags.DEFINE_boolean('override_config', False,
                      'Continue a run in --workdir although its saved config '
                      'differs from the flags (the new config is saved).')
-flags.DEFINE_string('preset', 'default',
-                    f'Named config: {", ".join(sorted(configs.PRESETS))}.')
+flags.DEFINE_string('preset', None,
+                    'Named config: default (the paper\'s MNIST model, K=300), '
+                    'demo, or a cell of the paper\'s Table 2 such as '
+                    'mnist_r_lstm_t300 and its _quick twin (README, '
+                    'Presets). Unset: the config.json of the run in '
+                    '--workdir, or else default.')
+
+
+def _help(field: dataclasses.Field) -> str:
+  """The field's help with its choices and its `default` preset value.
+
+  Every config flag's own default is None (unset: the preset's value), so
+  the value a run gets without the flag is written into the help.
+  """
+  text = FIELD_HELP[field.name]
+  choices = configs.CHOICES.get(field.name)
+  if field.name in configs.INIT_PART_FIELDS:
+    choices = initializers.SCHEMES
+  if choices:
+    text += f' <{"|".join(choices)}>'
+  default = field.default
+  if isinstance(default, tuple):
+    default = ','.join(str(n) for n in default)
+  if default is None and field.name in configs.INIT_PART_FIELDS:
+    default = '--init'
+  return f'{text} (default: {default})'
 
 
 def _define_config_flags():
@@ -99,7 +131,7 @@ def _define_config_flags():
     kind = typing.get_origin(field.type) or field.type  # Tuple[int] -> tuple
     if kind is typing.Union:  # Optional[X] -> X
       kind = typing.get_args(field.type)[0]
-    _DEFINE_BY_TYPE[kind](field.name, None, FIELD_HELP[field.name])
+    _DEFINE_BY_TYPE[kind](field.name, None, _help(field))
 
 
 _define_config_flags()
@@ -107,8 +139,20 @@ _define_config_flags()
 FLAGS = flags.FLAGS
 
 
-def config_from_flags() -> configs.Config:
-  config = configs.preset(FLAGS.preset)
+def config_from_flags(saved: Optional[configs.Config] = None
+                      ) -> configs.Config:
+  """The run's config: a base, then every flag given.
+
+  The base is the config a run in the workdir saved (`saved`) when no
+  --preset is given, so `--workdir` alone resumes a run; else the preset,
+  following `saved` in the fields whose defaults changed since it was made.
+  """
+  if FLAGS.preset is None and saved is not None:
+    config = saved
+  else:
+    config = configs.preset(FLAGS.preset or 'default')
+    if saved is not None:
+      config = configs.follow_saved_defaults(config, saved)
   overrides = {}
   for field in dataclasses.fields(configs.Config):
     value = FLAGS[field.name].value
@@ -128,7 +172,10 @@ def config_from_flags() -> configs.Config:
 def main(argv):
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments {argv[1:]}')
-  train_lib.train_and_evaluate(config_from_flags(), FLAGS.workdir,
+  saved = None
+  if FLAGS.workdir and workdir_lib.is_run(FLAGS.workdir):
+    saved = train_lib.read_saved_config(FLAGS.workdir)
+  train_lib.train_and_evaluate(config_from_flags(saved), FLAGS.workdir,
                                override_config=FLAGS.override_config)
 
 

@@ -6,6 +6,7 @@ cross-replica context and fed to one named Keras metric per term; the
 `Reporter` is the only writer of summaries.
 """
 
+import dataclasses
 import functools
 import os
 import signal
@@ -15,8 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import anchors, configs, errors, input_pipeline, interruption
-from r_lstm import memory, models, reporting, transformer
+from r_lstm import configs, errors, input_pipeline, interruption, memory
+from r_lstm import models, reporting, steps, transformer
 from r_lstm import losses as losses_lib
 from r_lstm import workdir as workdir_lib
 from r_lstm.configs import Config
@@ -24,10 +25,6 @@ from r_lstm.errors import NonFiniteError, UsageError
 
 CONFIG_FILE = workdir_lib.CONFIG_FILE
 CHECKPOINT_DIR = workdir_lib.CHECKPOINT_DIR
-SUM = tf.distribute.ReduceOp.SUM
-# Random stream of the reconstruction decoder's feed mask; the anchor
-# streams are 0, 1, ... (one per auxiliary objective).
-FEED_STREAM = 100
 
 
 def make_strategy() -> tf.distribute.Strategy:
@@ -40,7 +37,8 @@ def make_strategy() -> tf.distribute.Strategy:
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
   if config.optimizer == 'adam':
-    return keras.optimizers.Adam(config.learning_rate)
+    return keras.optimizers.Adam(config.learning_rate,
+                                 epsilon=config.adam_epsilon)
   return keras.optimizers.RMSprop(config.learning_rate)
 
 
@@ -73,13 +71,6 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       initialization=config.initialization)
 
 
-def metric_names(objective: str) -> Tuple[str, str]:
-  """(loss metric, accuracy metric) of an objective."""
-  if objective == 'supervised':
-    return 'loss/supervised', 'accuracy'
-  return f'loss/{objective}', f'accuracy/{objective}'
-
-
 class Trainer:
   """Owns the model, optimizer, metrics and checkpoints of one run."""
 
@@ -99,8 +90,9 @@ class Trainer:
       self.model = build_model(config, data)
       self.optimizer = make_optimizer(config)
       self.optimizer.build(self.model.trainable_variables)
+    self.recipe = steps.Recipe.from_config(config)
     self.objectives = ('supervised',) + self.model.auxiliary_objectives
-    names = [n for o in self.objectives for n in metric_names(o)]
+    names = [n for o in self.objectives for n in steps.metric_names(o)]
     self.metrics = {name: keras.metrics.Mean(name=name)
                     for name in names + ['loss/total', 'grad_norm']}
     # The update (1-based) whose loss or gradient was not finite; 0: none.
@@ -219,54 +211,15 @@ class Trainer:
     """
     return self.step < self.config.pretrain_steps
 
-  def _sample_anchors(self, lengths):
-    step = self.optimizer.iterations
-    return {name: anchors.sample(lengths, self.config.num_anchors,
-                                 *self.model.anchor_range(name),
-                                 anchors.step_seed(self.config.seed, step,
-                                                   stream))
-            for stream, name in enumerate(self.model.auxiliary_objectives)}
+  def sample_anchors(self, lengths) -> Dict[str, Tuple[tf.Tensor, tf.Tensor]]:
+    """The anchors of the next update: objective -> `anchors.sample`."""
+    return steps.sample_anchors(self.model, lengths, self.recipe,
+                                self.optimizer.iterations)
 
   def _train_step(self, batch, supervised: bool) -> Dict[str, tf.Tensor]:
     """One update on this replica's share of the global batch."""
-    tokens, lengths, labels = batch
-    variables = self.model.trainable_variables
-    with tf.GradientTape() as tape:
-      scores = self.model.objectives(
-          tokens, lengths, labels, self._sample_anchors(lengths), supervised,
-          anchors.step_seed(self.config.seed, self.optimizer.iterations,
-                            FEED_STREAM))
-      per_example = tf.add_n([
-          (1.0 if name == 'supervised' else self.config.aux_weight) * losses
-          for name, (losses, _) in scores.items()])
-      loss = tf.reduce_sum(per_example) / self.config.batch_size
-    grads = tape.gradient(loss, variables)
-    # While pretraining, the classifier head gets no gradient: leave it be.
-    grads, variables = zip(*[(g, v) for g, v in zip(grads, variables)
-                             if g is not None])
-    # Clip the *global* gradient: sum replicas first. Keras sums replicas
-    # again inside apply_gradients, so each replica hands it 1/n of the
-    # clipped total.
-    replicas = self.strategy.num_replicas_in_sync
-    grads = tf.distribute.get_replica_context().all_reduce(SUM, list(grads))
-    norm = tf.linalg.global_norm(grads)
-    if self.config.clip_norm > 0:
-      grads, _ = tf.clip_by_global_norm(grads, self.config.clip_norm,
-                                        use_norm=norm)
-    self.optimizer.apply_gradients(
-        zip([g / replicas for g in grads], variables))
-    loss_sum = tf.reduce_sum(per_example)
-    finite = tf.math.is_finite(norm) & tf.math.is_finite(
-        tf.distribute.get_replica_context().all_reduce(SUM, loss_sum))
-    logs = {'count': tf.cast(tf.size(labels), tf.float32),
-            'nonfinite': 1.0 - tf.cast(finite, tf.float32),
-            'grad_norm': norm / replicas,
-            'loss/total': loss_sum}
-    for name, (loss, accuracy) in scores.items():
-      loss_name, accuracy_name = metric_names(name)
-      logs[loss_name] = tf.reduce_sum(loss)
-      logs[accuracy_name] = tf.reduce_sum(accuracy)
-    return logs
+    return steps.update(self.model, self.optimizer, batch, self.recipe,
+                        supervised)
 
   @tf.function
   def _train_loop(self, iterator, num_steps, supervised):
@@ -276,7 +229,7 @@ class Trainer:
       logs = self.strategy.run(
           functools.partial(self._train_step, supervised=supervised),
           args=(next(iterator),))
-      logs = {k: self.strategy.reduce(SUM, v, axis=None)
+      logs = {k: self.strategy.reduce(steps.SUM, v, axis=None)
               for k, v in logs.items()}
       if logs.pop('nonfinite') > 0:
         # This update's loss or gradient is not finite: stop here.
@@ -324,7 +277,8 @@ class Trainer:
                for name in self.model.auxiliary_objectives}
     predictions = self.model.predict_segments(
         tokens, split.lengths[:num_examples], anchors,
-        feed_seed=tf.constant([self.config.seed, FEED_STREAM], tf.int64))
+        feed_seed=tf.constant([self.config.seed, steps.FEED_STREAM],
+                              tf.int64))
     return {f'segments/{name}': reporting.segment_images(
         tokens, steps.numpy(), predicted.numpy(), self.data.image_shape)
             for name, (steps, predicted) in predictions.items()}
@@ -347,7 +301,7 @@ class Trainer:
   @tf.function(reduce_retracing=True)
   def _distributed_eval_step(self, batch):
     logs = self.strategy.run(self._eval_step, args=(batch,))
-    return {k: self.strategy.reduce(SUM, v, axis=None)
+    return {k: self.strategy.reduce(steps.SUM, v, axis=None)
             for k, v in logs.items()}
 
   def evaluate(self) -> Dict[str, float]:
@@ -395,6 +349,17 @@ def load_run(config: Config, workdir: str,
   memory.check(config, data.max_length, data.channels, data.vocab_size,
                data.num_classes)
   return Trainer(config, workdir, data, strategy)
+
+
+def load_trained(workdir: str) -> Trainer:
+  """The run in `workdir` at its latest checkpoint, built from the config
+  it saved. Reads only: a run in progress or a read-only directory can be
+  loaded."""
+  workdir_lib.check_readable(workdir)
+  trainer = load_run(read_saved_config(workdir), workdir, writable=False)
+  if not trainer.restore():
+    raise UsageError(f'{workdir} holds no checkpoint yet')
+  return trainer
 
 
 def read_saved_config(workdir: str) -> Optional[Config]:
@@ -455,6 +420,7 @@ def _train(trainer: Trainer, config: Config, workdir: str,
   # Rows a killed run logged after its last checkpoint are redone now.
   reporter.discard_after(trainer.step)
   reporter.write_host(trainer.step)
+  reporter.write_config(dataclasses.asdict(config), config.to_json())
   results = None
   split = trainer.data.test_split_name
   if _evaluation_missed(config, trainer.step,
@@ -468,10 +434,12 @@ def _train(trainer: Trainer, config: Config, workdir: str,
   while trainer.step < config.train_steps and not trainer.stop_signal:
     previous = trainer.step
     _, end = _loop_bounds(config, previous)
+    pretraining = trainer.pretraining
     scalars = trainer.train(iterator, end - previous)
     step = trainer.step
     if step > previous:
-      reporter.write(step, 'train', scalars)
+      reporter.write(step, 'train', scalars,
+                     phase='auxiliary-only' if pretraining else '')
     if trainer.stop_signal:
       break
     done = step >= config.train_steps

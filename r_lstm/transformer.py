@@ -15,14 +15,16 @@ from typing import Dict, Sequence
 import keras
 import tensorflow as tf
 
-from r_lstm import encoders, heads, losses
+from r_lstm import encoders, heads, losses, steps
 
 
+@keras.saving.register_keras_serializable(package='r_lstm')
 class EncoderBlock(keras.layers.Layer):
   """x + MHA(LN(x)), then x + FFN(LN(x))."""
 
   def __init__(self, units: int, num_heads: int, ffn_units: int, **kwargs):
     super().__init__(**kwargs)
+    self.units, self.num_heads, self.ffn_units = units, num_heads, ffn_units
     self.attention_norm = keras.layers.LayerNormalization(name='attention_norm')
     self.attention = keras.layers.MultiHeadAttention(
         num_heads, units // num_heads, name='attention')
@@ -31,13 +33,18 @@ class EncoderBlock(keras.layers.Layer):
         keras.layers.Dense(ffn_units, activation='relu'),
         keras.layers.Dense(units)], name='ffn')
 
+  def get_config(self):
+    return {**super().get_config(), 'units': self.units,
+            'num_heads': self.num_heads, 'ffn_units': self.ffn_units}
+
   def call(self, x, mask):
     y = self.attention_norm(x)
     x = x + self.attention(y, y, attention_mask=mask)
     return x + self.ffn(self.ffn_norm(x))
 
 
-class TransformerClassifier(keras.Model):
+@keras.saving.register_keras_serializable(package='r_lstm')
+class TransformerClassifier(steps.KerasFit, keras.Model):
   """Same interface as `models.SequenceClassifier` without auxiliary
   objectives."""
 
@@ -48,6 +55,11 @@ class TransformerClassifier(keras.Model):
                layers: int = 2, num_heads: int = 4, ffn_units: int = 128,
                head_units: Sequence[int] = (256, 256), **kwargs):
     super().__init__(**kwargs)
+    self._arguments = dict(
+        num_classes=num_classes, max_length=max_length,
+        vocab_size=vocab_size, channels=channels, embed_dim=embed_dim,
+        units=units, layers=layers, num_heads=num_heads, ffn_units=ffn_units,
+        head_units=tuple(head_units))
     self.channels = channels
     self.vocab_size = vocab_size
     self.embedding = encoders.add_token_embedding(self, channels, vocab_size,
@@ -64,9 +76,15 @@ class TransformerClassifier(keras.Model):
     # Build every sublayer now so that all weights exist before training.
     self(tf.zeros([1, 1, channels], tf.int32), tf.ones([1], tf.int32))
 
-  def call(self, tokens, lengths, training=False):
-    """Class logits (B, num_classes) for tokens (B, T, channels)."""
+  def get_config(self):
+    return {**super().get_config(), **self._arguments}
+
+  def call(self, tokens, lengths=None, training=False):
+    """Class logits (B, num_classes) for tokens (B, T, channels), or for
+    the pair (tokens, lengths)."""
     del training  # No dropout: the LSTM baselines have none either.
+    if lengths is None:
+      tokens, lengths = tokens
     tokens = tf.cast(tokens, tf.int32)
     length = tf.shape(tokens)[1]
     embedded = tf.concat([tf.gather(self.embedding[c], tokens[..., c])

@@ -41,6 +41,7 @@ State = Tuple[tf.Tensor, tf.Tensor]
 Project = Callable[[tf.Tensor], tf.Tensor]
 
 
+@keras.saving.register_keras_serializable(package='r_lstm')
 class LSTMCell(keras.layers.Layer):
   """An LSTM cell with Keras' gate layout (i, f, c, o).
 
@@ -58,8 +59,9 @@ class LSTMCell(keras.layers.Layer):
     super().__init__(**kwargs)
     self.input_dim = input_dim
     self.units = units
-    kernel, recurrent, bias = initialization.lstm_initializers(input_dim,
-                                                               units)
+    self.initialization = initializers.Initialization.of(initialization)
+    kernel, recurrent, bias = self.initialization.lstm_initializers(
+        input_dim, units)
     self.kernel = self.add_weight(
         shape=(input_dim, 4 * units), initializer=kernel, name='kernel')
     self.recurrent_kernel = self.add_weight(
@@ -68,6 +70,11 @@ class LSTMCell(keras.layers.Layer):
     self.bias = self.add_weight(
         shape=(4 * units,), initializer=bias, name='bias')
     self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), 'input_dim': self.input_dim,
+            'units': self.units,
+            'initialization': self.initialization.to_dict()}
 
   def project(self, inputs: tf.Tensor) -> tf.Tensor:
     """Input half of the gate pre-activations, bias included."""

@@ -30,11 +30,17 @@ CHECKPOINT_DIR = 'checkpoints'
 METRICS_FILE = 'metrics.jsonl'
 PERMUTATION_FILE = 'permutation.npy'
 LOCK_FILE = '.lock'
+# TensorBoard runs of a workdir: training and evaluation curves share tag
+# names, so TensorBoard overlays them (the workdir itself holds the run's
+# config and hyperparameters).
+TRAIN_EVENTS_DIR = 'train'
+EVAL_EVENTS_DIR = 'eval'
 # The index file TensorFlow keeps in the checkpoint directory.
 CHECKPOINT_STATE = 'checkpoint'
 # The entries a run writes, and whether each is a directory.
 LAYOUT = {CONFIG_FILE: False, METRICS_FILE: False, PERMUTATION_FILE: False,
-          LOCK_FILE: False, CHECKPOINT_DIR: True}
+          LOCK_FILE: False, CHECKPOINT_DIR: True, TRAIN_EVENTS_DIR: True,
+          EVAL_EVENTS_DIR: True}
 # The longest name a run writes inside its workdir, with room for a
 # six-digit update number: checkpoints/ckpt-100000.data-00000-of-00001.
 LONGEST_INSIDE = len(os.path.join(CHECKPOINT_DIR,
@@ -163,7 +169,9 @@ def check_output_file(path: str, flag: str) -> None:
                      f'({_describe(error)})') from None
 
 
-def _umask() -> int:
+def current_umask() -> int:
+  """The process's umask (reading it means setting it: it is set back at
+  once), for files made with private modes that should get the usual ones."""
   mask = os.umask(0)
   os.umask(mask)
   return mask
@@ -180,7 +188,7 @@ def write_atomically(path: str, text: str) -> None:
   descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f'.{name}.',
                                            suffix='.tmp')
   try:
-    os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp makes it 0600.
+    os.fchmod(descriptor, 0o666 & ~current_umask())  # mkstemp makes it 0600.
     with os.fdopen(descriptor, 'w') as f:
       f.write(text)
     os.replace(temporary, path)

@@ -7,9 +7,11 @@ import tensorflow as tf
 from r_lstm import anchors
 
 
-def draw(lengths, num_anchors, low, margin, step=0, seed=0, stream=0):
+def draw(lengths, num_anchors, low, margin, step=0, seed=0, stream=0,
+         sharing='example'):
   result, valid = anchors.sample(tf.constant(lengths), num_anchors, low,
-                                 margin, anchors.step_seed(seed, step, stream))
+                                 margin, anchors.step_seed(seed, step, stream),
+                                 sharing)
   return result.numpy(), valid.numpy()
 
 
@@ -36,6 +38,28 @@ class AnchorsTest(tf.test.TestCase, parameterized.TestCase):
   def test_examples_draw_independently(self):
     result, _ = draw([40] * 64, 1, 6, 0)
     self.assertGreater(len(set(result[:, 0])), 20)
+
+  def test_a_batch_shares_its_anchors(self):
+    result, valid = draw([40] * 64, 3, 6, 0, sharing='batch')
+    self.assertTrue(valid.all())
+    self.assertAllEqual(result, np.broadcast_to(result[:1], result.shape))
+    # The anchors of one example still differ from each other.
+    self.assertGreater(len(set(result[0])), 1)
+
+  def test_shared_anchors_cover_the_range_over_updates(self):
+    firsts = [draw([25] * 4, 1, 6, 0, step=step, sharing='batch')[0][0, 0]
+              for step in range(400)]
+    self.assertEqual(set(firsts), set(range(6, 26)))
+
+  def test_shared_anchors_scale_to_each_examples_length(self):
+    lengths = [60, 30, 16]
+    result, _ = draw(lengths, 200, 6, 0, sharing='batch')
+    for b, length in enumerate(lengths):
+      self.assertGreaterEqual(result[b].min(), 6)
+      self.assertLessEqual(result[b].max(), length)
+    # The same fraction of each range: longer examples' anchors are later.
+    self.assertTrue((result[0] >= result[1]).all())
+    self.assertTrue((result[1] >= result[2]).all())
 
   def test_resampled_every_step_and_reproducible(self):
     first, _ = draw([40] * 8, 4, 6, 0, step=0)

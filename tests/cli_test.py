@@ -33,6 +33,7 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
     self.assertSucceeded(first)
     self.assertIn('Final test accuracy of npz:', first.stdout)
     self.assertIn('after 4 updates', first.stdout)
+    self.assertNotIn('Sharding callback duration', first.stderr)
     self.assertTrue(glob.glob(os.path.join(self.workdir, 'events.out.*')))
     self.assertTrue(os.path.isfile(
         os.path.join(self.workdir, 'checkpoints', 'ckpt-4.index')))
@@ -44,10 +45,17 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
     self.assertRegex(second.stdout, r'Resumed from .*ckpt-4 at step 4\.')
     self.assertIn('after 6 updates', second.stdout)
 
+    # The workdir alone: the saved config is the base, flags still apply.
+    third = testing.run_module('r_lstm.train', f'--workdir={self.workdir}',
+                               '--train_steps=8')
+    self.assertSucceeded(third)
+    self.assertRegex(third.stdout, r'Resumed from .*ckpt-6 at step 6\.')
+    self.assertIn('after 8 updates', third.stdout)
+
     scored = testing.run_module('r_lstm.evaluate', f'--workdir={self.workdir}')
     self.assertSucceeded(scored)
     self.assertRegex(scored.stdout,
-                     r'step 6: test accuracy [01]\.\d{4} loss .* over 10 '
+                     r'step 8: test accuracy [01]\.\d{4} loss .* over 10 '
                      r'examples')
 
 
@@ -90,7 +98,7 @@ class DatasetsCliTest(tf.test.TestCase, parameterized.TestCase):
                  f'--data_dir={data_dir}', *testing.TINY_FLAGS, '--train_steps=2',
                  '--decoder_units=6', '--decoder_head_units=6', *flags)
     self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
-    self.assertIn(f'after 2 updates: ', result.stdout)
+    self.assertIn('after 2 updates: ', result.stdout)
     self.assertIn(f'({num_test} examples)', result.stdout)
     recorded = os.path.join(workdir, 'permutation.npy')
     self.assertEqual(os.path.isfile(recorded), dataset == 'pmnist')

@@ -164,8 +164,11 @@ class SchemeReachesEveryLayerTest(tf.test.TestCase):
       if variable.path.endswith('embedding'):
         self.assertGreater(values.std(), 0.5, variable.path)
 
-  def test_keras_is_todays_default(self):
-    self.assertEqual(configs.Config().initialization, initializers.KERAS)
+  def test_torch_is_the_default_of_runs_and_keras_of_layers(self):
+    self.assertEqual(configs.Config().initialization.parts, ('torch',) * 4)
+    for name, preset in configs.PRESETS.items():
+      self.assertEqual(preset.init, 'keras' if name == 'demo' else 'torch',
+                       msg=name)
     self.assertEqual(initializers.KERAS.parts, ('keras',) * 4)
 
 
@@ -184,6 +187,15 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     config = configs.Config.from_json(json.dumps(fields))
     self.assertEqual(config.init, 'keras')
     self.assertEqual(config.initialization, initializers.KERAS)
+
+  def test_the_original_command_still_resumes_a_keras_run(self):
+    saved = configs.preset('default').replace(init='keras', head_input='h')
+    command = configs.preset('default')
+    resumed = configs.follow_saved_defaults(command, saved)
+    self.assertEqual(configs.differences(saved, resumed), ())
+    # A value the command itself sets is kept (and then conflicts).
+    self.assertEqual(configs.follow_saved_defaults(
+        command.replace(init='tf1'), saved).init, 'tf1')
 
   @parameterized.parameters(('init', 'jax'), ('init_dense', 'glorot'))
   def test_unknown_scheme_names_the_field(self, field, value):

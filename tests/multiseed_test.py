@@ -78,6 +78,9 @@ class MultiseedTest(tf.test.TestCase):
     self.assertTrue(text.startswith('## T\n'))
     self.assertIn('### other', text)
     self.assertIn('| 500 | 0.9000 ± 0.0000 | 1 | 0.9000 |', text)
+    self.assertIn('| variant | seeds | @500 |', text)  # Both reached 500.
+    self.assertIn('| variant | 0, 1, 2 | 0.200 ± 0.100 (0.1000 / 0.3000 / '
+                  '0.2000) |', text)
     self.assertTrue(os.path.exists(f'{output}.png'))
 
   def test_command_line_refuses_a_directory_without_metrics(self):
@@ -86,6 +89,23 @@ class MultiseedTest(tf.test.TestCase):
     self.assertEqual(multiseed.main(
         [f'--output={self.root}/x', *self.runs]), 0)
     self.assertTrue(os.path.exists(f'{self.root}/x.png'))
+
+  def test_comparison_of_several_roots_and_chosen_seeds(self):
+    other_root = self.create_tempdir().full_path
+    write_run(os.path.join(other_root, 'baseline', 'seed_0'),
+              {500: 0.4, 1000: 0.6, 1500: 0.8})
+    write_run(os.path.join(other_root, 'baseline', 'seed_2'), {500: 0.0})
+    output = os.path.join(self.root, 'both')
+    self.assertEqual(multiseed.main([
+        f'--root={self.root}', f'--root={other_root}', '--seeds=0,1',
+        f'--output={output}']), 0)
+    with open(f'{output}.md') as f:
+      text = f.read()
+    self.assertIn('| variant | seeds | @500 | @1000 |\n', text)
+    self.assertIn('| variant | 0, 1 | 0.200 ± 0.141 (0.1000 / 0.3000) | '
+                  '0.600 ± 0.141 (0.5000 / 0.7000) |', text)
+    self.assertIn('| baseline | 0 | 0.400 ± 0.000 (0.4000) | '
+                  '0.600 ± 0.000 (0.6000) |', text)
 
 
 if __name__ == '__main__':

@@ -9,15 +9,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from r_lstm import configs, report, train_lib
+from r_lstm import configs, paper, report, train_lib
 from tests import testing
 
 FULL_PRESETS = [name for name in configs.PRESETS
                 if not name.endswith('_quick')]
 WITH_QUICK = [name for name in FULL_PRESETS
               if f'{name}_quick' in configs.PRESETS]
-PAPER_PRESETS = [f'{dataset}_{cell}' for dataset in configs.PAPER_DATASETS
-                 for cell in configs.PAPER_CELLS]
+PAPER_PRESETS = [cell.preset for cell in paper.CELLS]
 
 
 class PresetsTest(tf.test.TestCase, parameterized.TestCase):

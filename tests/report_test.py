@@ -6,7 +6,7 @@ import os
 from absl.testing import parameterized
 import tensorflow as tf
 
-from r_lstm import configs, errors, report
+from r_lstm import configs, errors, paper, report
 
 
 def write_run(workdir, config, rows):
@@ -40,7 +40,8 @@ class ReportTest(tf.test.TestCase, parameterized.TestCase):
     root = self.create_tempdir().full_path
     host = {'step': 0, 'split': 'host', 'description': '2 x CPU, no GPU'}
     write_run(os.path.join(root, 'lstm_k300'),
-              configs.Config(dataset='mnist', bptt=300, seed=1), [
+              configs.Config(dataset='mnist', bptt=300, seed=1, init='keras',
+                             init_embedding='torch'), [
                   host,
                   {'step': 10, 'split': 'train', 'steps_per_sec': 1.0},
                   {'step': 20, 'split': 'train', 'steps_per_sec': 2.0},
@@ -58,26 +59,39 @@ class ReportTest(tf.test.TestCase, parameterized.TestCase):
       text = f.read()
     # 10 updates at 2/s + 10 at 0.5/s = 25 s; the first interval compiles.
     self.assertIn('| lstm_k300 | mnist | lstm | 300 | 11.3 | 25.00 | test | '
-                  '30 | 0.4 min | 2 x CPU, no GPU | 1 |', text)
+                  '30 | 0.4 min | 2 x CPU, no GPU | 1 | keras (embedding '
+                  'torch) |', text)
     self.assertIn('| demo | mnist5k | r_lstm | 300 | — | 50.00 | validation | '
-                  '5 | 0.0 min | unknown | 0 |', text)
+                  '5 | 0.0 min | unknown | 0 | torch |', text)
     self.assertIn('![learning curves](RESULTS_curves.png)', text)
     # 17 of the 18 cells have no run (the demo is no cell).
     not_run = text.split('## Not run')[1]
     self.assertEqual(not_run.count('python -m r_lstm.train'), 17)
     self.assertIn('| CIFAR10 | r_lstm | 300 | 65.9 | `python -m r_lstm.train '
-                  '--preset=cifar10_r_lstm_t300_quick --data_dir=<TFDS dir> '
-                  '--workdir=runs/cifar10_r_lstm_t300_quick` |', not_run)
-    self.assertNotIn('--preset=mnist_lstm_t300_quick', not_run)
+                  '--preset=cifar10_r_lstm_t300 --data_dir=<TFDS dir> '
+                  '--workdir=runs/cifar10_r_lstm_t300` |', not_run)
+    self.assertNotIn('--preset=mnist_lstm_t300 ', not_run)
     with open(os.path.join(root, 'docs', 'RESULTS_curves.png'), 'rb') as f:
       self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
 
   def test_each_cell_command_runs_that_cell(self):
-    for dataset in report.PAPER_DATASETS:
-      for model, backprop in report.PAPER_TABLE_2:
-        preset = report.quick_preset(dataset, model, backprop)
-        self.assertEqual(report.paper_cell(configs.preset(preset)),
-                         (dataset, model, backprop), preset)
+    for cell in paper.CELLS:
+      self.assertEqual(report.paper_cell(configs.preset(cell.preset)), cell,
+                       cell.preset)
+      # The quick twin is the cell too, unless its l = 200 makes it another.
+      quick = f'{cell.preset}_quick'
+      self.assertEqual(report.paper_cell(configs.preset(quick)),
+                       None if configs.MODELS[cell.model] else cell, quick)
+
+  def test_smaller_models_get_no_paper_number(self):
+    for changes in (dict(lstm_units=32), dict(head_units=(64,)),
+                    dict(model='r_lstm', decoder_units=64),
+                    dict(model='r_lstm', aux_length=200)):
+      config = configs.Config(dataset='pmnist', bptt=300, **changes)
+      self.assertIsNone(report.paper_accuracy(config), msg=changes)
+    # The decoder's sizes do not matter to a model without one.
+    self.assertEqual(report.paper_accuracy(configs.Config(
+        dataset='pmnist', bptt=300, decoder_units=64)), 88.8)
 
   def test_not_a_run_directory(self):
     with self.assertRaisesRegex(errors.UsageError, 'not a run directory'):

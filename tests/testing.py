@@ -1,5 +1,6 @@
 """Tiny datasets and configs shared by the tests."""
 
+import dataclasses
 import glob
 import os
 import shutil
@@ -118,13 +119,32 @@ class TinyRunTestCase(tf.test.TestCase):
     """`python -m r_lstm.<program> args` exits 2 with exactly one
     `r_lstm.<program>: error:` line and no traceback, and `workdir` is
     byte for byte as before; returns the error line."""
-    before = snapshot(workdir)
-    result = run_module(f'r_lstm.{program}', *args)
+    return self.assertRefusal(attempt(program, workdir, *args))
+
+  def assertRefusal(self, attempted: 'Attempt'):
+    """The checks of `assertRefusedUntouched` on a finished `attempt`."""
+    program, result = attempted.program, attempted.result
     self.assertEqual(result.returncode, cli.USAGE_EXIT_CODE,
                      msg=result.stderr[-3000:])
     errors = [line for line in result.stderr.splitlines()
               if line.startswith(f'r_lstm.{program}: error:')]
     self.assertLen(errors, 1, msg=result.stderr[-3000:])
     self.assertNotIn('Traceback', result.stderr)
-    self.assertEqual(snapshot(workdir), before)
+    self.assertEqual(attempted.after, attempted.before)
     return errors[0]
+
+
+@dataclasses.dataclass
+class Attempt:
+  """A command-line run and its workdir's files before and after it."""
+  program: str
+  result: subprocess.CompletedProcess
+  before: dict
+  after: dict
+
+
+def attempt(program, workdir, *args) -> Attempt:
+  """Runs `python -m r_lstm.<program> args`, snapshotting `workdir`."""
+  before = snapshot(workdir)
+  result = run_module(f'r_lstm.{program}', *args)
+  return Attempt(program, result, before, snapshot(workdir))

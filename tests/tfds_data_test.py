@@ -1,5 +1,7 @@
 """TFDS image datasets (mocked: no network), pMNIST and offline TFDS dirs."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -131,7 +133,9 @@ class ImportArraysTest(tf.test.TestCase):
               'y_test': rng.randint(0, 10, 4).astype(np.uint8)}
     np.savez(npz, **arrays)
     data_dir = self.create_tempdir().full_path
-    import_arrays.import_arrays('mnist', npz, data_dir)
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+      import_arrays.import_arrays('mnist', npz, data_dir)
+    self.assertEqual(printed.getvalue(), '')  # No "Downloading ..." line.
     for split in ('train', 'test'):
       loaded = list(tfds.as_numpy(tfds.load(
           'mnist', split=split, data_dir=data_dir, download=False)))

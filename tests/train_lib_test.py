@@ -6,7 +6,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, errors, input_pipeline, train_lib
+from r_lstm import configs, errors, input_pipeline, reporting, train_lib
 from tests import testing
 
 
@@ -92,6 +92,17 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     resumed.train(resumed.train_iterator(), 1)
     self.assertFalse(resumed.pretraining)
 
+  @parameterized.parameters('example', 'batch')
+  def test_anchor_sharing_and_adam_epsilon_come_from_the_config(self, sharing):
+    config = testing.TINY_CONFIG.replace(model='rp_lstm', batch_size=16,
+                                         anchor_sharing=sharing,
+                                         adam_epsilon=1e-8)
+    trainer = train_lib.Trainer(config, self.workdir, self.data)
+    self.assertEqual(trainer.optimizer.epsilon, 1e-8)
+    for drawn, _ in trainer.sample_anchors(tf.fill([16], 8)).values():
+      rows_alike = (drawn.numpy() == drawn.numpy()[:1]).all()
+      self.assertEqual(rows_alike, sharing == 'batch')
+
   def test_loss_falls_on_learnable_data(self):
     config = testing.TINY_CONFIG.replace(batch_size=16)
     trainer = train_lib.Trainer(config, self.workdir, self.data)
@@ -163,10 +174,11 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     images = trainer.segment_images(num_examples=3)
     self.assertEqual(set(images), {'segments/reconstruction',
                                    'segments/prediction'})
+    scale = reporting.SEGMENT_IMAGE_HEIGHT // 4
     for batch in images.values():
-      self.assertEqual(batch.shape, (3, 4, 9, 1))
-      # The left half is the original image.
-      self.assertAllEqual(batch[:, :, :4, 0],
+      self.assertEqual(batch.shape, (3, 4 * scale, 9 * scale, 3))
+      # The left half is the original image, enlarged.
+      self.assertAllEqual(batch[:, ::scale, :4 * scale:scale, 0],
                           trainer.data.test.tokens[:3, :, 0].reshape(3, 4, 4))
     text_like = train_lib.Trainer(config, self.workdir, self.data)
     self.assertEqual(text_like.segment_images(), {})

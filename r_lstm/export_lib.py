@@ -1,0 +1,99 @@
+"""Writes a trained model out of the project: a SavedModel that TensorFlow
+alone can serve, the `.keras` file, and the run's config (the command line
+is `r_lstm.export`).
+
+The tokens the model reads are the sequence after the run's pipeline:
+pixels in reading order after any resize, grey conversion and permutation,
+or bytes of text; the config says which, so `r_lstm.predict` can score a
+dataset with an export alone.
+"""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from r_lstm import configs, errors, train_lib
+from r_lstm import workdir as workdir_lib
+
+ENDPOINT = 'serve'
+KERAS_FILE = 'model.keras'
+CONFIG_FILE = workdir_lib.CONFIG_FILE
+
+
+def serving_signature(channels: int):
+  """The input signature of the exported endpoint."""
+  return [tf.TensorSpec([None, None, channels], tf.int32, name='tokens'),
+          tf.TensorSpec([None], tf.int32, name='lengths')]
+
+
+def export_model(model: keras.Model, config: configs.Config, channels: int,
+                 output: str) -> None:
+  """Writes `model` to the new directory `output` (see the module doc).
+
+  The directory appears complete or not at all: it is written next to
+  `output` and renamed into place.
+  """
+  _check_new_directory(output)
+  parent = os.path.dirname(os.path.abspath(output))
+  os.makedirs(parent, exist_ok=True)
+  staging = tempfile.mkdtemp(prefix='.export-', dir=parent)
+  try:
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def probabilities(tokens, lengths):
+      return {'probabilities': tf.nn.softmax(model(tokens, lengths))}
+
+    archive.add_endpoint(ENDPOINT, probabilities,
+                         input_signature=serving_signature(channels))
+    archive.write_out(staging, verbose=False)
+    model.save(os.path.join(staging, KERAS_FILE))
+    with open(os.path.join(staging, CONFIG_FILE), 'w') as f:
+      f.write(config.to_json())
+    # mkdtemp makes it 0700.
+    os.chmod(staging, 0o777 & ~workdir_lib.current_umask())
+    os.rename(staging, output)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+
+
+def export_workdir(workdir: str, output: str) -> int:
+  """Exports the latest checkpoint of the run in `workdir`; its step."""
+  _check_new_directory(output)
+  trainer = train_lib.load_trained(workdir)
+  export_model(trainer.model, trainer.config, trainer.data.channels, output)
+  return trainer.step
+
+
+def load_config(export_dir: str) -> configs.Config:
+  """The run config an export holds."""
+  path = os.path.join(export_dir, CONFIG_FILE)
+  try:
+    with open(path, encoding='utf-8') as f:
+      return configs.Config.from_json(f.read(), source=path)
+  except OSError as error:
+    raise errors.UsageError(f'{export_dir} is not an r_lstm export: cannot '
+                            f'read {path} ({error.strerror})') from None
+
+
+def is_export(path: str) -> bool:
+  return os.path.isfile(os.path.join(path, 'saved_model.pb'))
+
+
+def _check_new_directory(output: str) -> None:
+  """Raises UsageError unless `output` can be made as a new directory
+  (missing parents are made)."""
+  if os.path.lexists(output):
+    raise errors.UsageError(f'{output} exists; exports go to a new '
+                            'directory')
+  ancestor = os.path.dirname(os.path.abspath(output))
+  while not os.path.lexists(ancestor):
+    ancestor = os.path.dirname(ancestor)
+  if not os.path.isdir(ancestor):
+    raise errors.UsageError(f'{output}: {ancestor} is not a directory')
+  if not os.access(ancestor, os.W_OK | os.X_OK):
+    raise errors.UsageError(f'{output}: {ancestor} is not writable')

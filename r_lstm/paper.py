@@ -1,0 +1,63 @@
+"""The paper's Table 2: its cells, their test accuracies and preset names.
+
+The one place this knowledge lives: `configs` makes a preset of each cell,
+`report` puts the paper's number beside a run of one.
+"""
+
+import dataclasses
+from typing import Dict, Tuple
+
+# --dataset name -> (the paper's column name, sequence length).
+DATASETS: Dict[str, Tuple[str, int]] = {
+    'mnist': ('MNIST', 784), 'pmnist': ('pMNIST', 784),
+    'cifar10': ('CIFAR10', 1024)}
+# (model, backpropagation) -> test accuracy (%) on MNIST, pMNIST, CIFAR10;
+# 'full' backpropagation is through the whole sequence, '300' the last 300
+# steps. The order of the rows is the paper's.
+ACCURACY = {
+    ('lstm', 'full'): (98.3, 89.4, 58.8),
+    ('lstm', '300'): (11.3, 88.8, 49.0),
+    ('r_lstm', '300'): (96.4, 92.8, 65.9),
+    ('r_lstm', 'full'): (98.4, 95.2, 72.2),
+    ('p_lstm', '300'): (95.4, 92.5, 64.7),
+    ('transformer', 'full'): (98.9, 97.9, 62.2),
+}
+TRUNCATION = 300
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+  dataset: str  # A key of DATASETS.
+  model: str
+  backprop: str  # 'full' or '300'.
+
+  @property
+  def accuracy(self) -> float:
+    """The paper's test accuracy (%)."""
+    return ACCURACY[(self.model, self.backprop)][
+        list(DATASETS).index(self.dataset)]
+
+  @property
+  def column(self) -> str:
+    return DATASETS[self.dataset][0]
+
+  @property
+  def length(self) -> int:
+    return DATASETS[self.dataset][1]
+
+  @property
+  def bptt(self) -> int:
+    return self.length if self.backprop == 'full' else TRUNCATION
+
+  @property
+  def preset(self) -> str:
+    """Its preset's name, e.g. cifar10_r_lstm_t300; `_quick` is its twin."""
+    if self.model == 'transformer':
+      return f'{self.dataset}_transformer'
+    suffix = 'full' if self.backprop == 'full' else f't{TRUNCATION}'
+    return f'{self.dataset}_{self.model}_{suffix}'
+
+
+# Every cell, dataset by dataset, in the paper's row order.
+CELLS = tuple(Cell(dataset, model, backprop) for dataset in DATASETS
+              for model, backprop in ACCURACY)

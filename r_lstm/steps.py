@@ -1,0 +1,193 @@
+"""One update, shared by the command line's loop and Keras `fit`.
+
+`update` is the whole per-replica step: anchors drawn for this update, every
+objective's loss through its exact gradient window, the global gradient
+clipped after summing replicas, the optimizer applied. `train_lib.Trainer`
+runs it through `strategy.run` in its own loop; `KerasFit` makes it the
+`train_step` of the classifiers, so `model.compile(optimizer, recipe=...)`
+and `model.fit(dataset)` train them with the same update, callbacks
+included.
+"""
+
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+import keras
+import tensorflow as tf
+
+from r_lstm import anchors
+from r_lstm import losses as losses_lib
+
+SUM = tf.distribute.ReduceOp.SUM
+# Random stream of the reconstruction decoder's feed mask; the anchor
+# streams are 0, 1, ... (one per auxiliary objective).
+FEED_STREAM = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """What an update needs beyond the model and the optimizer; the fields
+  are the `Config` fields of the same names.
+
+  batch_size: the global batch the losses are averaged over; None: the
+    batch each replica gets times the replicas.
+  """
+  seed: int = 0
+  num_anchors: int = 1
+  anchor_sharing: str = 'example'
+  aux_weight: float = 1.0
+  pretrain_steps: int = 0
+  clip_norm: float = 1.0
+  batch_size: Optional[int] = None
+
+  @classmethod
+  def from_config(cls, config) -> 'Recipe':
+    return cls(**{field.name: getattr(config, field.name)
+                  for field in dataclasses.fields(cls)})
+
+
+def metric_names(objective: str) -> Tuple[str, str]:
+  """(loss metric, accuracy metric) of an objective."""
+  if objective == 'supervised':
+    return 'loss/supervised', 'accuracy'
+  return f'loss/{objective}', f'accuracy/{objective}'
+
+
+def sample_anchors(model, lengths, recipe: Recipe, step
+                   ) -> Dict[str, Tuple[tf.Tensor, tf.Tensor]]:
+  """The anchors of update `step`: objective -> `anchors.sample`."""
+  return {name: anchors.sample(lengths, recipe.num_anchors,
+                               *model.anchor_range(name),
+                               anchors.step_seed(recipe.seed, step, stream),
+                               recipe.anchor_sharing)
+          for stream, name in enumerate(model.auxiliary_objectives)}
+
+
+def update(model, optimizer: keras.optimizers.Optimizer, batch,
+           recipe: Recipe, supervised: bool) -> Dict[str, tf.Tensor]:
+  """One update on this replica's share of the global batch.
+
+  Returns sums over this replica's examples ('count' of them), the global
+  gradient norm divided by the replicas, and 'nonfinite' (1.0 when the
+  loss or the gradient is not finite; the update is applied all the same,
+  the caller decides what to do with it).
+  """
+  tokens, lengths, labels = batch
+  replicas = tf.distribute.get_strategy().num_replicas_in_sync
+  batch_size = recipe.batch_size or tf.cast(tf.size(labels) * replicas,
+                                            tf.float32)
+  variables = model.trainable_variables
+  step = optimizer.iterations
+  with tf.GradientTape() as tape:
+    scores = model.objectives(
+        tokens, lengths, labels, sample_anchors(model, lengths, recipe, step),
+        supervised, anchors.step_seed(recipe.seed, step, FEED_STREAM))
+    per_example = tf.add_n([
+        (1.0 if name == 'supervised' else recipe.aux_weight) * losses
+        for name, (losses, _) in scores.items()])
+    loss = tf.reduce_sum(per_example) / batch_size
+  grads = tape.gradient(loss, variables)
+  # While pretraining, the classifier head gets no gradient: leave it be.
+  grads, variables = zip(*[(g, v) for g, v in zip(grads, variables)
+                           if g is not None])
+  # Clip the *global* gradient: sum replicas first. Keras sums replicas
+  # again inside apply_gradients, so each replica hands it 1/n of the
+  # clipped total.
+  context = tf.distribute.get_replica_context()
+  grads = context.all_reduce(SUM, list(grads))
+  norm = tf.linalg.global_norm(grads)
+  if recipe.clip_norm > 0:
+    grads, _ = tf.clip_by_global_norm(grads, recipe.clip_norm, use_norm=norm)
+  optimizer.apply_gradients(zip([g / replicas for g in grads], variables))
+  loss_sum = tf.reduce_sum(per_example)
+  finite = tf.math.is_finite(norm) & tf.math.is_finite(
+      context.all_reduce(SUM, loss_sum))
+  logs = {'count': tf.cast(tf.size(labels), tf.float32),
+          'nonfinite': 1.0 - tf.cast(finite, tf.float32),
+          'grad_norm': norm / replicas,
+          'loss/total': loss_sum}
+  for name, (losses, accuracy) in scores.items():
+    loss_name, accuracy_name = metric_names(name)
+    logs[loss_name] = tf.reduce_sum(losses)
+    logs[accuracy_name] = tf.reduce_sum(accuracy)
+  return logs
+
+
+class KerasFit:
+  """`compile` + `fit` / `evaluate` for a classifier with `objectives`.
+
+  `fit` takes batches ((tokens, lengths), labels), as
+  `input_pipeline.fit_dataset` makes them; each batch is one `update`,
+  with the anchors, windows and phases of the command line's loop (the
+  first `recipe.pretrain_steps` updates train the auxiliary losses alone;
+  their supervised logs are 0). Logs are means over the examples seen in
+  the epoch: 'loss' (the joint loss), each objective's loss and accuracy,
+  and 'grad_norm' (over updates). `evaluate` gives the supervised 'loss'
+  and 'accuracy'.
+  """
+
+  recipe = Recipe()
+
+  def compile(self, optimizer='adam', recipe: Optional[Recipe] = None,
+              **kwargs):
+    """Keras' `compile`, plus the `Recipe` of every update (the default
+    `Recipe()` when None). The losses and metrics are the model's own
+    objectives, so `loss` and `metrics` are refused."""
+    for name in ('loss', 'metrics', 'weighted_metrics'):
+      if kwargs.get(name) is not None:
+        raise ValueError(f'compile(): {name} is not taken; the model trains '
+                         'and reports its own objectives')
+    self.recipe = recipe or Recipe()
+    names = ['loss', 'grad_norm'] + [
+        name for objective in ('supervised',) + self.auxiliary_objectives
+        for name in metric_names(objective)]
+    # Keras metric names may not hold '/'. Set past Keras' attribute
+    # tracking, which refuses new state on a built model; `metrics` hands
+    # them to Keras.
+    object.__setattr__(self, '_means', {
+        name: keras.metrics.Mean(name=name.replace('/', '_'))
+        for name in names})
+    super().compile(optimizer=optimizer, **kwargs)
+
+  @property
+  def metrics(self):
+    """The epoch means, so that Keras resets them between epochs."""
+    return list(getattr(self, '_means', {}).values())
+
+  def train_step(self, data):
+    (tokens, lengths), labels = data
+    batch = (tokens, lengths, labels)
+    if not self.recipe.pretrain_steps:
+      return self._record(update(self, self.optimizer, batch, self.recipe,
+                                 supervised=True))
+    names = ['count', 'nonfinite', 'grad_norm', 'loss/total'] + [
+        name for objective in ('supervised',) + self.auxiliary_objectives
+        for name in metric_names(objective)]
+
+    def phase(supervised):
+      logs = update(self, self.optimizer, batch, self.recipe, supervised)
+      return [logs.get(name, tf.constant(0.0)) for name in names]
+
+    values = tf.cond(self.optimizer.iterations >= self.recipe.pretrain_steps,
+                     lambda: phase(True), lambda: phase(False))
+    return self._record(dict(zip(names, values)))
+
+  def test_step(self, data):
+    (tokens, lengths), labels = data
+    logits = self(tokens, lengths, training=False)
+    losses, correct = losses_lib.cross_entropy_and_correct(labels, logits)
+    count = tf.cast(tf.size(labels), tf.float32)
+    return self._record({'count': count, 'loss/total': tf.reduce_sum(losses),
+                         'accuracy': tf.reduce_sum(correct)})
+
+  def _record(self, logs):
+    """Adds a batch's sums to the epoch means; returns the means so far."""
+    count = logs.pop('count')
+    logs.pop('nonfinite', None)
+    logs['loss'] = logs.pop('loss/total')
+    for name, value in logs.items():
+      if name == 'grad_norm':
+        self._means[name].update_state(value)
+      else:
+        self._means[name].update_state(value / count, sample_weight=count)
+    return {name: self._means[name].result() for name in logs}

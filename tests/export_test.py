@@ -1,0 +1,167 @@
+"""Tests of taking a model out of the project: the Keras format, the
+SavedModel export and its serving signature, and `r_lstm.predict`."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import tensorflow as tf
+
+from r_lstm import decoders, encoders, export_lib, initializers
+from r_lstm import train_lib, transformer, unroll
+from tests import testing
+
+
+def _tokens_and_lengths(batch=3, length=16, channels=1, seed=0):
+  rng = np.random.default_rng(seed)
+  tokens = rng.integers(0, 256, (batch, length, channels)).astype(np.int32)
+  lengths = np.array([length, length // 2, 5][:batch], np.int32)
+  return tokens, lengths
+
+
+def _read_csv(path):
+  with open(path) as f:
+    return list(csv.DictReader(f))
+
+
+# Every kind of model: no decoder, both decoders, the Transformer.
+MODEL_KINDS = ('lstm', 'rp_lstm', 'transformer')
+
+
+class KerasFormatTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(*MODEL_KINDS)
+  def test_saved_and_loaded_model_gives_the_same_logits(self, model):
+    config = testing.TINY_CONFIG.replace(model=model, init='torch')
+    trainer = train_lib.Trainer(config, self.create_tempdir().full_path,
+                                testing.tiny_data())
+    path = os.path.join(self.create_tempdir().full_path, 'model.keras')
+    trainer.model.save(path)
+    loaded = keras.models.load_model(path)
+    self.assertIsInstance(loaded, type(trainer.model))
+    tokens, lengths = _tokens_and_lengths(length=8)
+    self.assertAllEqual(loaded(tokens, lengths), trainer.model(tokens, lengths))
+    self.assertEqual(loaded.get_config(), trainer.model.get_config())
+
+  @parameterized.parameters(*MODEL_KINDS)
+  def test_predict_takes_tokens_and_lengths_as_one_input(self, model):
+    trainer = train_lib.Trainer(testing.TINY_CONFIG.replace(model=model),
+                                self.create_tempdir().full_path,
+                                testing.tiny_data())
+    tokens, lengths = _tokens_and_lengths(length=8)
+    self.assertAllClose(trainer.model.predict((tokens, lengths), verbose=0),
+                        trainer.model(tokens, lengths), atol=1e-6)
+
+  @parameterized.named_parameters(
+      ('cell', lambda: unroll.LSTMCell(3, 5, initializers.Initialization(
+          lstm_bias='torch'))),
+      ('token_lstm', lambda: encoders.TokenLSTM(256, 2, 4, 5,
+                                                own_embedding=False)),
+      ('reconstruction', lambda: decoders.ReconstructionDecoder(
+          256, 1, 4, 8, 6, 2, (6,), 'project', 'shared', 'sampled')),
+      ('prediction', lambda: decoders.PredictionDecoder(256, 3, 8, 6, 3,
+                                                        (6, 5))),
+      ('encoder_block', lambda: transformer.EncoderBlock(8, 2, 16)))
+  def test_every_layer_rebuilds_from_its_config(self, make):
+    layer = make()
+    rebuilt = type(layer).from_config(layer.get_config())
+    self.assertEqual(rebuilt.get_config(), layer.get_config())
+    self.assertEqual([tuple(w.shape) for w in rebuilt.weights],
+                     [tuple(w.shape) for w in layer.weights])
+    json.dumps(layer.get_config())  # Plain JSON, as .keras files hold.
+
+
+class ExportTest(testing.TinyRunTestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.export_dir = os.path.join(cls.template, 'export')
+    result = testing.run_module('r_lstm.export', f'--workdir={cls.run_dir}',
+                                f'--output={cls.export_dir}')
+    assert result.returncode == 0, result.stderr[-3000:]
+    cls.export_stdout = result.stdout
+
+  def test_export_holds_a_saved_model_a_keras_file_and_the_config(self):
+    self.assertIn('at step 2', self.export_stdout)
+    self.assertTrue(export_lib.is_export(self.export_dir))
+    self.assertEqual(export_lib.load_config(self.export_dir),
+                     train_lib.read_saved_config(self.run_dir))
+    model = keras.models.load_model(os.path.join(self.export_dir,
+                                                 export_lib.KERAS_FILE))
+    trained = train_lib.load_trained(self.run_dir).model
+    tokens, lengths = _tokens_and_lengths()
+    self.assertAllClose(model(tokens, lengths), trained(tokens, lengths),
+                        atol=1e-6)
+
+  def test_saved_model_serves_in_a_process_without_r_lstm(self):
+    tokens, lengths = _tokens_and_lengths()
+    inputs = os.path.join(self.create_tempdir().full_path, 'inputs.npz')
+    np.savez(inputs, tokens=tokens, lengths=lengths)
+    program = (
+        'import sys, numpy as np, tensorflow as tf\n'
+        f'arrays = np.load({inputs!r})\n'
+        f'served = tf.saved_model.load({self.export_dir!r})\n'
+        "signature = served.signatures['serving_default']\n"
+        "out = signature(tokens=tf.constant(arrays['tokens']),\n"
+        "                lengths=tf.constant(arrays['lengths']))\n"
+        "assert not [m for m in sys.modules if m.startswith('r_lstm')]\n"
+        "np.save(sys.stdout.buffer, out['probabilities'].numpy())\n")
+    # Run from an empty directory with no PYTHONPATH: r_lstm is out of reach
+    # unless installed, and the program checks it was never imported.
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env['TF_CPP_MIN_LOG_LEVEL'] = '3'
+    result = subprocess.run([sys.executable, '-c', program],
+                            cwd=tempfile.mkdtemp(), env=env,
+                            capture_output=True, timeout=300)
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    served = np.load(io.BytesIO(result.stdout))
+    trained = train_lib.load_trained(self.run_dir).model
+    self.assertAllClose(served, tf.nn.softmax(trained(tokens, lengths)),
+                        atol=1e-6)
+    self.assertAllClose(served.sum(-1), np.ones(len(tokens)), atol=1e-5)
+
+  def test_predict_from_the_workdir_and_from_the_export_agree(self):
+    out = self.create_tempdir().full_path
+    rows = {}
+    for source, model_dir in (('workdir', self.run_dir),
+                              ('export', self.export_dir)):
+      path = os.path.join(out, f'{source}.csv')
+      result = testing.run_module('r_lstm.predict', f'--model={model_dir}',
+                                  f'--output={path}', '--batch_size=3')
+      self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+      self.assertIn('10 examples', result.stdout)
+      rows[source] = _read_csv(path)
+    trainer = train_lib.load_trained(self.run_dir)
+    test = trainer.data.test
+    probabilities = tf.nn.softmax(trainer.model(test.tokens, test.lengths))
+    for source, got in rows.items():
+      self.assertLen(got, len(test), msg=source)
+      self.assertEqual([int(r['label']) for r in got], list(test.labels))
+      self.assertEqual([int(r['prediction']) for r in got],
+                       list(np.argmax(probabilities, -1)))
+      columns = [f'p_{k}' for k in range(probabilities.shape[1])]
+      self.assertAllClose([[float(r[c]) for c in columns] for r in got],
+                          probabilities, atol=1e-5, msg=source)
+
+  def test_export_refuses_an_existing_output(self):
+    self.assertRefusedUntouched('export', self.template,
+                                f'--workdir={self.run_dir}',
+                                f'--output={self.export_dir}')
+
+  def test_predict_refuses_a_directory_that_is_no_model(self):
+    error = self.assertRefusedUntouched(
+        'predict', self.template, f'--model={self.template}',
+        f'--output={os.path.join(self.create_tempdir().full_path, "p.csv")}')
+    self.assertIn('holds no run', error)
+
+
+if __name__ == '__main__':
+  tf.test.main()
