@@ -40,18 +40,20 @@ Scorer = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 def load_scorer(model_dir: str):
-  """(config, scorer, pipeline workdir) of a workdir or an export; the
-  scorer maps (tokens, lengths) to class probabilities."""
+  """(config, scorer, pipeline workdir, the run's data or None) of a
+  workdir or an export; the scorer maps (tokens, lengths) to class
+  probabilities. A workdir's data is loaded to build its model, so it is
+  handed on rather than read again."""
   if export_lib.is_export(model_dir):
     served = tf.saved_model.load(model_dir)
     return (export_lib.load_config(model_dir),
             lambda tokens, lengths: served.serve(tokens, lengths)[
-                'probabilities'], None)
+                'probabilities'], None, None)
   trainer = train_lib.load_trained(model_dir)
   model = trainer.model
   return (trainer.config,
           tf.function(lambda tokens, lengths: tf.nn.softmax(
-              model(tokens, lengths))), model_dir)
+              model(tokens, lengths))), model_dir, trainer.data)
 
 
 def predict(scorer: Scorer, split: input_pipeline.Split,
@@ -82,12 +84,12 @@ def main(argv):
     raise errors.UsageError(f'--batch_size must be a positive integer, got '
                             f'{FLAGS.batch_size}')
   workdir_lib.check_output_file(FLAGS.output, 'output')
-  config, scorer, pipeline_workdir = load_scorer(FLAGS.model)
+  config, scorer, pipeline_workdir, data = load_scorer(FLAGS.model)
   changes = {name: getattr(FLAGS, name) for name in ('dataset', 'data_dir')
              if getattr(FLAGS, name)}
-  if changes:
+  if changes or data is None:
     config = config.replace(**changes)
-  data = input_pipeline.load(config, pipeline_workdir)
+    data = input_pipeline.load(config, pipeline_workdir)
   split = data.test if FLAGS.split == 'test' else data.train
   probabilities = predict(scorer, split, FLAGS.batch_size)
   workdir_lib.write_atomically(FLAGS.output, to_csv(probabilities,

@@ -10,7 +10,7 @@ included.
 """
 
 import dataclasses
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -51,6 +51,12 @@ def metric_names(objective: str) -> Tuple[str, str]:
   if objective == 'supervised':
     return 'loss/supervised', 'accuracy'
   return f'loss/{objective}', f'accuracy/{objective}'
+
+
+def objective_metric_names(model) -> List[str]:
+  """The loss and accuracy metric names of every objective of `model`."""
+  return [name for objective in ('supervised',) + model.auxiliary_objectives
+          for name in metric_names(objective)]
 
 
 def sample_anchors(model, lengths, recipe: Recipe, step
@@ -138,9 +144,7 @@ class KerasFit:
         raise ValueError(f'compile(): {name} is not taken; the model trains '
                          'and reports its own objectives')
     self.recipe = recipe or Recipe()
-    names = ['loss', 'grad_norm'] + [
-        name for objective in ('supervised',) + self.auxiliary_objectives
-        for name in metric_names(objective)]
+    names = ['loss', 'grad_norm'] + objective_metric_names(self)
     # Keras metric names may not hold '/'. Set past Keras' attribute
     # tracking, which refuses new state on a built model; `metrics` hands
     # them to Keras.
@@ -160,9 +164,8 @@ class KerasFit:
     if not self.recipe.pretrain_steps:
       return self._record(update(self, self.optimizer, batch, self.recipe,
                                  supervised=True))
-    names = ['count', 'nonfinite', 'grad_norm', 'loss/total'] + [
-        name for objective in ('supervised',) + self.auxiliary_objectives
-        for name in metric_names(objective)]
+    names = (['count', 'nonfinite', 'grad_norm', 'loss/total']
+             + objective_metric_names(self))
 
     def phase(supervised):
       logs = update(self, self.optimizer, batch, self.recipe, supervised)

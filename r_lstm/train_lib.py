@@ -92,9 +92,9 @@ class Trainer:
       self.optimizer.build(self.model.trainable_variables)
     self.recipe = steps.Recipe.from_config(config)
     self.objectives = ('supervised',) + self.model.auxiliary_objectives
-    names = [n for o in self.objectives for n in steps.metric_names(o)]
     self.metrics = {name: keras.metrics.Mean(name=name)
-                    for name in names + ['loss/total', 'grad_norm']}
+                    for name in steps.objective_metric_names(self.model)
+                    + ['loss/total', 'grad_norm']}
     # The update (1-based) whose loss or gradient was not finite; 0: none.
     self._nonfinite_update = tf.Variable(0, dtype=tf.int64, trainable=False)
     # A signal number once a stop is requested (`request_stop`); 0: none.
