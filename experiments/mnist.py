@@ -110,7 +110,12 @@ EXPERIMENTS = {
          'r_lstm_k300_torch_keras_dense': dict(
              PAPER_DECODER, init='torch', init_dense='keras'),
          'r_lstm_k300_keras_torch_embedding': dict(
-             PAPER_DECODER, init='keras', init_embedding='torch')}),
+             PAPER_DECODER, init='keras', init_embedding='torch'),
+         # The reference's remaining differences: one set of anchors per
+         # batch and PyTorch's Adam epsilon.
+         'r_lstm_k300_torch_batch_anchors_eps1e-8': dict(
+             PAPER_DECODER, init='torch', anchor_sharing='batch',
+             adam_epsilon=1e-8)}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),
