@@ -16,7 +16,8 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
-from r_lstm import decoders, evaluate, unroll
+from r_lstm import evaluate, unroll
+from r_lstm.objectives import reconstruction
 
 # --workdir comes with r_lstm.evaluate.
 flags.DEFINE_list('anchors', ['300', '500', '700'], 'Anchor positions.')
@@ -30,14 +31,15 @@ def main(argv):
   del argv
   trainer, _ = evaluate.evaluate_workdir(FLAGS.workdir)
   model = trainer.model
-  if model.reconstructor is None:
+  decoder = model.reconstructor
+  if decoder is None:
     raise app.UsageError(f'{FLAGS.workdir} has no reconstruction decoder')
   split = trainer.data.test
   inputs = tf.transpose(tf.constant(split.tokens[:FLAGS.examples]), [1, 0, 2])
   rows = inputs.shape[1]
-  length = model.aux_length
-  feed = decoders.feed_mask(length - 1, rows, FLAGS.feed_rate,
-                            tf.constant([0, 0], tf.int64))
+  length = decoder.aux_length
+  feed = reconstruction.feed_mask(length - 1, rows, FLAGS.feed_rate,
+                                  tf.constant([0, 0], tf.int64))
   print('| anchor | true state | another example\'s state | zero state |')
   print('|---|---|---|---|')
   for anchor in (int(a) for a in FLAGS.anchors):
@@ -47,13 +49,12 @@ def main(argv):
     # The segment in the order the decoder was trained to read it.
     segment = unroll.gather_steps(
         inputs, tf.range(rows),
-        model.segment_steps('reconstruction', tf.fill([rows], anchor)))
+        decoder.segment_steps(tf.fill([rows], anchor)))
     losses = []
     for state in ((h, c), (tf.roll(h, 1, 0), tf.roll(c, 1, 0)),
                   (tf.zeros_like(h), tf.zeros_like(c))):
-      loss, _, _ = model.reconstructor(state, segment, feed,
-                                       model.encoder.embedding,
-                                       tf.constant([0, 1], tf.int64))
+      loss, _, _ = decoder(state, segment, feed, model.encoder.embedding,
+                           tf.constant([0, 1], tf.int64))
       losses.append(float(tf.reduce_mean(loss)))
     print(f'| {anchor} | ' + ' | '.join(f'{l:.4f}' for l in losses) + ' |')
 

@@ -14,6 +14,7 @@ from typing import Dict, Optional
 
 from r_lstm.configs import MODELS, Config
 from r_lstm.errors import UsageError
+from r_lstm.objectives import base, catalog
 
 FLOAT_BYTES = 4
 # Floats kept per unit of an LSTM layer per step for the backward pass:
@@ -65,13 +66,12 @@ def update_terms(config: Config, max_length: int, channels: int,
                                                   config.decoder_units)
              + 3 * rows * aux * (sum(config.decoder_head_units)
                                  + channels * vocab_size) * FLOAT_BYTES)
-  if 'reconstruction' in objectives:
-    terms['reconstruction (--batch_size x --num_anchors x --aux_length)'] = (
-        _lstm_window(rows, min(config.aux_bptt, max_length),
-                     config.lstm_units) + decoder)
-  if 'prediction' in objectives:
-    terms['prediction (--batch_size x --num_anchors x --aux_length)'] = (
-        _lstm_window(rows, aux, config.lstm_units) + decoder)
+  options = base.DecoderOptions.of(config)
+  for objective in objectives:
+    window = catalog.BY_NAME[objective].main_window_steps(options)
+    terms[f'{objective} (--batch_size x --num_anchors x --aux_length)'] = (
+        _lstm_window(rows, min(window, max_length), config.lstm_units)
+        + decoder)
   return terms
 
 

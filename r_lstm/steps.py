@@ -19,8 +19,11 @@ from r_lstm import anchors
 from r_lstm import losses as losses_lib
 
 SUM = tf.distribute.ReduceOp.SUM
-# Random stream of the reconstruction decoder's feed mask; the anchor
-# streams are 0, 1, ... (one per auxiliary objective).
+# The classifier's own objective; auxiliary ones are named by their decoder.
+SUPERVISED = 'supervised'
+# Random stream of how decoders read their segments (`objectives.base.
+# Context.feed_seed`); the anchor streams are 0, 1, ... (one per auxiliary
+# objective), well below it.
 FEED_STREAM = 100
 
 
@@ -47,26 +50,26 @@ class Recipe:
 
 
 def metric_names(objective: str) -> Tuple[str, str]:
-  """(loss metric, accuracy metric) of an objective."""
-  if objective == 'supervised':
+  """(loss metric, accuracy metric) of an objective; the classifier's
+  accuracy is plain 'accuracy', as in Keras."""
+  if objective == SUPERVISED:
     return 'loss/supervised', 'accuracy'
   return f'loss/{objective}', f'accuracy/{objective}'
 
 
 def objective_metric_names(model) -> List[str]:
   """The loss and accuracy metric names of every objective of `model`."""
-  return [name for objective in ('supervised',) + model.auxiliary_objectives
+  return [name for objective in (SUPERVISED,) + model.auxiliary_objectives
           for name in metric_names(objective)]
 
 
 def sample_anchors(model, lengths, recipe: Recipe, step
                    ) -> Dict[str, Tuple[tf.Tensor, tf.Tensor]]:
   """The anchors of update `step`: objective -> `anchors.sample`."""
-  return {name: anchors.sample(lengths, recipe.num_anchors,
-                               *model.anchor_range(name),
-                               anchors.step_seed(recipe.seed, step, stream),
-                               recipe.anchor_sharing)
-          for stream, name in enumerate(model.auxiliary_objectives)}
+  return {decoder.objective: anchors.sample(
+      lengths, recipe.num_anchors, *decoder.anchor_range(),
+      anchors.step_seed(recipe.seed, step, stream), recipe.anchor_sharing)
+          for stream, decoder in enumerate(model.auxiliary_decoders)}
 
 
 def update(model, optimizer: keras.optimizers.Optimizer, batch,
@@ -89,7 +92,7 @@ def update(model, optimizer: keras.optimizers.Optimizer, batch,
         tokens, lengths, labels, sample_anchors(model, lengths, recipe, step),
         supervised, anchors.step_seed(recipe.seed, step, FEED_STREAM))
     per_example = tf.add_n([
-        (1.0 if name == 'supervised' else recipe.aux_weight) * losses
+        (1.0 if name == SUPERVISED else recipe.aux_weight) * losses
         for name, (losses, _) in scores.items()])
     loss = tf.reduce_sum(per_example) / batch_size
   grads = tape.gradient(loss, variables)

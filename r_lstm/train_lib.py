@@ -21,6 +21,7 @@ from r_lstm import models, reporting, steps, transformer
 from r_lstm import losses as losses_lib
 from r_lstm import workdir as workdir_lib
 from r_lstm.configs import Config
+from r_lstm.objectives import base
 from r_lstm.errors import NonFiniteError, UsageError
 
 CONFIG_FILE = workdir_lib.CONFIG_FILE
@@ -57,17 +58,8 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       channels=data.channels, embed_dim=config.embed_dim,
       lstm_units=config.lstm_units, head_units=config.head_units,
       bptt=config.bptt, head_input=config.head_input,
-      reconstruction='reconstruction' in configs.MODELS[config.model],
-      prediction='prediction' in configs.MODELS[config.model],
-      aux_length=config.aux_length, aux_bptt=config.aux_bptt,
-      decoder_units=config.decoder_units,
-      decoder_layers=config.decoder_layers,
-      decoder_head_units=config.decoder_head_units,
-      decoder_init=config.decoder_init,
-      decoder_feed_rate=config.decoder_feed_rate,
-      decoder_unfed_input=config.decoder_unfed_input,
-      decoder_embedding=config.decoder_embedding,
-      decoder_order=config.decoder_order,
+      auxiliary=configs.MODELS[config.model],
+      decoder=base.DecoderOptions.of(config),
       initialization=config.initialization)
 
 
@@ -91,7 +83,7 @@ class Trainer:
       self.optimizer = make_optimizer(config)
       self.optimizer.build(self.model.trainable_variables)
     self.recipe = steps.Recipe.from_config(config)
-    self.objectives = ('supervised',) + self.model.auxiliary_objectives
+    self.objectives = (steps.SUPERVISED,) + self.model.auxiliary_objectives
     self.metrics = {name: keras.metrics.Mean(name=name)
                     for name in steps.objective_metric_names(self.model)
                     + ['loss/total', 'grad_norm']}
@@ -269,12 +261,11 @@ class Trainer:
       return {}
     split = self.data.test
     tokens = split.tokens[:num_examples]
-    length, aux_length = self.data.max_length, self.config.aux_length
-    centred = {'reconstruction': min(length, (length + aux_length) // 2),
-               'prediction': max(1, (length - aux_length) // 2)}
     valid = tf.ones([len(tokens)], tf.bool)
-    anchors = {name: (tf.fill([len(tokens), 1], centred[name]), valid)
-               for name in self.model.auxiliary_objectives}
+    anchors = {decoder.objective: (
+        tf.fill([len(tokens), 1],
+                decoder.centred_anchor(self.data.max_length)), valid)
+               for decoder in self.model.auxiliary_decoders}
     predictions = self.model.predict_segments(
         tokens, split.lengths[:num_examples], anchors,
         feed_seed=tf.constant([self.config.seed, steps.FEED_STREAM],

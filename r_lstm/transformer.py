@@ -49,6 +49,7 @@ class TransformerClassifier(steps.KerasFit, keras.Model):
   objectives."""
 
   auxiliary_objectives = ()
+  auxiliary_decoders = ()
 
   def __init__(self, num_classes: int, max_length: int, vocab_size: int = 256,
                channels: int = 1, embed_dim: int = 128, units: int = 64,
@@ -107,4 +108,5 @@ class TransformerClassifier(steps.KerasFit, keras.Model):
     if not supervised:
       return {}
     logits = self(tokens, lengths, training=True)
-    return {'supervised': losses.cross_entropy_and_correct(labels, logits)}
+    return {steps.SUPERVISED: losses.cross_entropy_and_correct(labels,
+                                                                logits)}

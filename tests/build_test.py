@@ -32,14 +32,16 @@ def parse_build():
 def python_files():
   """Every Python file of the project, less the empty package markers."""
   files = []
-  for folder in ('r_lstm', 'tests', 'experiments', 'experiments/bench'):
+  for folder in ('r_lstm', 'r_lstm/objectives', 'tests', 'experiments',
+                 'experiments/bench'):
     for path in glob.glob(os.path.join(REPO, folder, '*.py')):
       if os.path.basename(path) != '__init__.py':
         files.append(os.path.relpath(path, REPO))
   return sorted(files)
 
 
-PROJECT_PACKAGES = ('r_lstm', 'tests', 'experiments', 'experiments.bench')
+PROJECT_PACKAGES = ('r_lstm', 'r_lstm.objectives', 'tests', 'experiments',
+                    'experiments.bench')
 
 
 def project_imports(path):

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import decoders
+from r_lstm.objectives import prediction, reconstruction
 
 L, N, C, VOCAB, MAIN, UNITS = 7, 3, 2, 11, 5, 6
 
@@ -35,7 +35,7 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
 
   def _reconstructor(self, main_units=MAIN, init='auto', layers=2,
                      embedding='own', unfed_input='none'):
-    return decoders.ReconstructionDecoder(
+    return reconstruction.ReconstructionDecoder(
         VOCAB, C, embed_dim=4, main_units=main_units, units=UNITS,
         num_layers=layers, head_units=(8,), init=init, embedding=embedding,
         unfed_input=unfed_input)
@@ -115,7 +115,7 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
     # Reference: one step at a time, step j reading the true element j or
     # a draw from step j - 1's prediction of it.
     project = decoder.bottom.projector()
-    seeds = decoders.step_seeds(seed, L - 1)
+    seeds = reconstruction.step_seeds(seed, L - 1)
     states = [(decoder.init_maps[0](self.state[0]),
                decoder.init_maps[1](self.state[1]))] + [
                    cell.zero_state(N) for cell in decoder.upper_cells]
@@ -124,7 +124,7 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
     for j in range(L - 1):
       x = project(self.segment[j])
       if j:
-        sampled = decoders.sample_tokens(want[-1], seeds[j])
+        sampled = reconstruction.sample_tokens(want[-1], seeds[j])
         x = tf.where(feed[j][:, None], x, project(sampled))
       for i, cell in enumerate(cells):
         states[i] = cell.step(x if i == 0 else cell.project(x), states[i])
@@ -149,22 +149,22 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
     logits = tf.math.log(tf.tile(probabilities[tf.newaxis],
                                  [2000, 1, 1]) + 1e-9)
     seed = tf.constant([7, 8], tf.int64)
-    tokens = decoders.sample_tokens(logits, seed)
+    tokens = reconstruction.sample_tokens(logits, seed)
     self.assertEqual(tokens.shape, (2000, 3))
     self.assertEqual(tokens.dtype, tf.int32)
-    self.assertAllEqual(tokens, decoders.sample_tokens(logits, seed))
+    self.assertAllEqual(tokens, reconstruction.sample_tokens(logits, seed))
     counts = np.bincount(tokens.numpy().ravel(), minlength=3) / 6000
     self.assertAllClose(counts, [0.2, 0.8, 0.0], atol=0.02)
 
   @parameterized.parameters(0.0, 0.3, 1.0)
   def test_feed_mask_rate_and_determinism(self, rate):
     seed = tf.constant([3, 4], tf.int64)
-    mask = decoders.feed_mask(400, 50, rate, seed)
+    mask = reconstruction.feed_mask(400, 50, rate, seed)
     self.assertEqual(mask.shape, (400, 50))
-    self.assertAllEqual(mask, decoders.feed_mask(400, 50, rate, seed))
+    self.assertAllEqual(mask, reconstruction.feed_mask(400, 50, rate, seed))
     self.assertNear(np.mean(mask.numpy()), rate, 0.01)
     if 0 < rate < 1:
-      self.assertNotAllEqual(mask, decoders.feed_mask(
+      self.assertNotAllEqual(mask, reconstruction.feed_mask(
           400, 50, rate, tf.constant([3, 5], tf.int64)))
 
   def test_equal_sizes_copy_the_main_state(self):
@@ -207,7 +207,7 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(False, True)
   def test_prediction_equals_step_loop(self, use_function):
-    decoder = decoders.PredictionDecoder(
+    decoder = prediction.PredictionDecoder(
         VOCAB, C, main_units=MAIN, units=UNITS, num_layers=2, head_units=(8,))
     outputs = tf.random.normal([L, N, MAIN])
     run = tf.function(decoder.call) if use_function else decoder.call

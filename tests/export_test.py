@@ -14,8 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import decoders, encoders, export_lib, initializers
+from r_lstm import encoders, export_lib, initializers
 from r_lstm import train_lib, transformer, unroll
+from r_lstm.objectives import prediction, reconstruction
 from tests import testing
 
 
@@ -64,9 +65,9 @@ class KerasFormatTest(tf.test.TestCase, parameterized.TestCase):
           lstm_bias='torch'))),
       ('token_lstm', lambda: encoders.TokenLSTM(256, 2, 4, 5,
                                                 own_embedding=False)),
-      ('reconstruction', lambda: decoders.ReconstructionDecoder(
+      ('reconstruction', lambda: reconstruction.ReconstructionDecoder(
           256, 1, 4, 8, 6, 2, (6,), 'project', 'shared', 'sampled')),
-      ('prediction', lambda: decoders.PredictionDecoder(256, 3, 8, 6, 3,
+      ('prediction', lambda: prediction.PredictionDecoder(256, 3, 8, 6, 3,
                                                         (6, 5))),
       ('encoder_block', lambda: transformer.EncoderBlock(8, 2, 16)))
   def test_every_layer_rebuilds_from_its_config(self, make):

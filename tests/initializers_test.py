@@ -9,9 +9,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, decoders, encoders, heads, initializers, models
+from r_lstm import configs, encoders, heads, initializers, models
 from r_lstm import train_lib, unroll
 from r_lstm.errors import UsageError
+from r_lstm.objectives import base, reconstruction
 from tests import testing
 
 IN, UNITS, VOCAB, EMBED = 96, 128, 256, 64
@@ -137,7 +138,7 @@ class EmbeddingAndDenseTest(DistributionAssertions, parameterized.TestCase):
 
   def test_torch_decoder_start_maps(self):
     keras.utils.set_random_seed(0)
-    decoder = decoders.ReconstructionDecoder(
+    decoder = reconstruction.ReconstructionDecoder(
         VOCAB, 1, EMBED, 128, 256, 2, (256,),
         initialization=initializers.Initialization.from_scheme('torch'))
     for dense in decoder.init_maps:
@@ -153,8 +154,9 @@ class SchemeReachesEveryLayerTest(tf.test.TestCase):
     keras.utils.set_random_seed(0)
     model = models.SequenceClassifier(
         num_classes=10, embed_dim=16, lstm_units=16, head_units=(32,),
-        reconstruction=True, prediction=True, aux_length=4,
-        decoder_units=32, decoder_head_units=(32,),
+        auxiliary=('reconstruction', 'prediction'),
+        decoder=base.DecoderOptions(aux_length=4, decoder_units=32,
+                                    decoder_head_units=(32,)),
         initialization=initializers.Initialization.from_scheme('torch'))
     for variable in model.weights:
       values = np.asarray(variable)

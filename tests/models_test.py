@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from r_lstm import encoders, models, unroll
+from r_lstm.objectives import base
 
 B, T, VOCAB = 3, 12, 16
 
@@ -126,13 +127,14 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     # LSTM's inputs (the shared table is tested on its own below).
     return models.SequenceClassifier(
         num_classes=2, vocab_size=2 * self.T, embed_dim=3, lstm_units=5,
-        head_units=(4,), bptt=3, reconstruction=True, prediction=True,
-        aux_length=self.L, aux_bptt=aux_bptt, decoder_units=8,
-        # Wide enough that no row's ReLUs are all dead (a zero gradient
-        # that would have nothing to do with truncation).
-        decoder_layers=2, decoder_head_units=(32,),
-        decoder_embedding=decoder_embedding, decoder_order=decoder_order,
-        **decoder_feeding)
+        head_units=(4,), bptt=3, auxiliary=('reconstruction', 'prediction'),
+        decoder=base.DecoderOptions(
+            aux_length=self.L, aux_bptt=aux_bptt, decoder_units=8,
+            # Wide enough that no row's ReLUs are all dead (a zero gradient
+            # that would have nothing to do with truncation).
+            decoder_layers=2, decoder_head_units=(32,),
+            decoder_embedding=decoder_embedding, decoder_order=decoder_order,
+            **decoder_feeding))
 
   def _step_gradients(self, model, anchors, objective, use_function=False,
                       feed_seed=None):

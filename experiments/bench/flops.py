@@ -61,7 +61,7 @@ def phase_functions(trainer, batch_size):
       config.aux_length, FLAGS.length + 1, [batch_size, 1]), tf.int32)
   encoder = model.encoder
   windows = [unroll.Window.last_steps(lengths, config.bptt),
-             model._auxiliary_window('reconstruction', anchors)]  # pylint: disable=protected-access
+             model.reconstructor.window(anchors)]
 
   @tf.function
   def main_phase():

@@ -1,19 +1,12 @@
-"""Auxiliary decoders: r-LSTM (reconstruct before the anchor) and p-LSTM
-(predict after it).
-
-Both are an LSTM stack (`num_layers` x `units`, layer by layer: each layer is
-one `unroll.scan` over the whole segment with its input matmul fused outside
-the loop) and a feed-forward head with a `vocab_size`-way softmax per
-channel. They differ in what the bottom layer reads and where it starts.
-"""
+"""r-LSTM: reconstruct the segment before each anchor from the main state."""
 
 from typing import Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
 
-from r_lstm import encoders, heads, initializers, unroll
-from r_lstm import losses as losses_lib
+from r_lstm import encoders, initializers, unroll
+from r_lstm.objectives import base
 
 
 def feed_mask(length, rows, rate: float, seed: tf.Tensor) -> tf.Tensor:
@@ -41,80 +34,26 @@ def step_seeds(seed: tf.Tensor, steps) -> tf.Tensor:
   return tf.random.experimental.stateless_split(seed, steps)
 
 
-def token_losses(logits: tf.Tensor, targets: tf.Tensor):
-  """Cross-entropy and accuracy per row, averaged over steps and channels.
-
-  Args:
-    logits: (L, N, C, V).
-    targets: (L, N, C) int tokens.
-
-  Returns:
-    (loss (N,), accuracy (N,)).
-  """
-  losses, correct = losses_lib.cross_entropy_and_correct(targets, logits)
-  return (tf.reduce_mean(losses, axis=[0, 2]),
-          tf.reduce_mean(correct, axis=[0, 2]))
-
-
-class AuxiliaryDecoder(keras.layers.Layer):
-  """Upper LSTM layers and the softmax head shared by both decoders.
-
-  Subclasses own the bottom layer and decide what it reads and where its
-  state starts; upper layers always start from zeros.
-  """
-
-  def __init__(self, vocab_size: int, channels: int, units: int,
-               num_layers: int, head_units: Sequence[int],
-               initialization: initializers.Initialization = initializers.KERAS,
-               **kwargs):
-    super().__init__(**kwargs)
-    self.vocab_size = vocab_size
-    self.channels = channels
-    self.units = units
-    self.num_layers = num_layers
-    self.head_units = tuple(head_units)
-    self.initialization = initializers.Initialization.of(initialization)
-    self.upper_cells = [unroll.LSTMCell(units, units, self.initialization,
-                                        name=f'lstm_{i + 1}')
-                        for i in range(num_layers - 1)]
-    self.head = heads.feed_forward(head_units, channels * vocab_size, units,
-                                   name='head',
-                                   initialization=self.initialization)
-
-  def get_config(self):
-    return {**super().get_config(), 'vocab_size': self.vocab_size,
-            'channels': self.channels, 'units': self.units,
-            'num_layers': self.num_layers, 'head_units': self.head_units,
-            'initialization': self.initialization.to_dict()}
-
-  def _logits(self, bottom_cell: unroll.LSTMCell, projected: tf.Tensor,
-              bottom_state: unroll.State) -> tf.Tensor:
-    """Logits (L, N, C, V) from the bottom layer's projected inputs."""
-    _, outputs = unroll.scan(bottom_cell, projected, bottom_state,
-                             return_outputs=True)
-    rows = tf.shape(outputs)[1]
-    for cell in self.upper_cells:
-      _, outputs = unroll.scan(cell, cell.project(outputs),
-                               cell.zero_state(rows), return_outputs=True)
-    logits = self.head(tf.reshape(outputs, [-1, self.units]))
-    return tf.reshape(logits, tf.concat(
-        [tf.shape(outputs)[:2], [self.channels, self.vocab_size]], axis=0))
-
-
 @keras.saving.register_keras_serializable(package='r_lstm')
-class ReconstructionDecoder(AuxiliaryDecoder):
+class ReconstructionDecoder(base.AuxiliaryDecoder):
   """r-LSTM: from the main state at an anchor, re-reads the segment before it.
+
+  The objective: at anchor a the main LSTM's state, backpropagated through
+  the `aux_bptt` steps before a, starts a decoder that reconstructs the
+  `aux_length` tokens before a, oldest first (the paper's Fig. 2) or with
+  `order='reverse'` newest first.
 
   Step j predicts element j + 1 of the segment, so a segment of l elements
   gives l - 1 predictions. Step 0 always reads element 0 (the paper's "B is
   inserted into a decoder network to start the reconstruction"); each later
   step reads element j (through the decoder's own embeddings) only where the
-  `feed` mask says so, and no input otherwise (the paper's "C and D are
-  optionally fed"). Full teacher forcing lets the decoder predict each pixel
-  from its neighbours and ignore the anchor state; unfed steps can only be
-  predicted from it. The bottom layer starts from the main
-  LSTM's (h, c) at the anchor: copied when the sizes match and `init` is
-  'auto', else through learned linear maps (one for h, one for c).
+  feed mask says so (each step with probability `feed_rate`), and no input
+  otherwise (the paper's "C and D are optionally fed"). Full teacher forcing
+  lets the decoder predict each pixel from its neighbours and ignore the
+  anchor state; unfed steps can only be predicted from it. The bottom layer
+  starts from the main LSTM's (h, c) at the anchor: copied when the sizes
+  match and `init` is 'auto', else through learned linear maps (one for h,
+  one for c).
   With `unfed_input='sampled'` an unfed step reads instead a sample of the
   decoder's own prediction of element j (scheduled sampling: the decoder
   learns to continue from its own mistakes, as it must at test time). That
@@ -126,18 +65,24 @@ class ReconstructionDecoder(AuxiliaryDecoder):
   decoder a table of its own. `initialization` chooses every weight's
   starting distribution, the start maps' included.
   """
+  objective = 'reconstruction'
+  attribute = 'reconstructor'
 
   def __init__(self, vocab_size: int, channels: int, embed_dim: int,
                main_units: int, units: int, num_layers: int,
                head_units: Sequence[int], init: str = 'auto',
                embedding: str = 'own', unfed_input: str = 'none',
                initialization: initializers.Initialization = initializers.KERAS,
-               **kwargs):
+               aux_length: int = 600, aux_bptt: int = 300,
+               feed_rate: float = 1.0, order: str = 'forward', **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     initialization, **kwargs)
+                     initialization, aux_length, **kwargs)
     self.embed_dim = embed_dim
     self.main_units = main_units
     self.init = init
+    self.aux_bptt = aux_bptt
+    self.feed_rate = feed_rate
+    self.order = order
     self.shares_embedding = embedding == 'shared'
     self.samples_unfed = unfed_input == 'sampled'
     self.bottom = encoders.TokenLSTM(vocab_size, channels, embed_dim, units,
@@ -153,11 +98,63 @@ class ReconstructionDecoder(AuxiliaryDecoder):
         dense.build((None, main_units))
     self.built = True
 
+  @classmethod
+  def from_options(cls, options, vocab_size, channels, embed_dim, main_units,
+                   initialization):
+    return cls(vocab_size, channels, embed_dim, main_units,
+               options.decoder_units, options.decoder_layers,
+               options.decoder_head_units, options.decoder_init,
+               options.decoder_embedding, options.decoder_unfed_input,
+               initialization, aux_length=options.aux_length,
+               aux_bptt=options.aux_bptt,
+               feed_rate=options.decoder_feed_rate,
+               order=options.decoder_order, name=cls.attribute)
+
+  @classmethod
+  def main_window_steps(cls, options):
+    return options.aux_bptt
+
   def get_config(self):
     return {**super().get_config(), 'embed_dim': self.embed_dim,
             'main_units': self.main_units, 'init': self.init,
             'embedding': 'shared' if self.shares_embedding else 'own',
-            'unfed_input': 'sampled' if self.samples_unfed else 'none'}
+            'unfed_input': 'sampled' if self.samples_unfed else 'none',
+            'aux_bptt': self.aux_bptt, 'feed_rate': self.feed_rate,
+            'order': self.order}
+
+  def anchor_range(self):
+    return self.aux_length, 0
+
+  def centred_anchor(self, length):
+    return min(length, (length + self.aux_length) // 2)
+
+  def window(self, anchors):
+    """The main state at the anchor, backpropagated `aux_bptt` steps."""
+    anchors = tf.cast(anchors, tf.int32)
+    lengths = tf.minimum(anchors, self.aux_bptt)
+    return unroll.Window.per_example(anchors, lengths,
+                                     tf.reduce_max(lengths))
+
+  def segment_steps(self, end):
+    """The l steps before the anchor `end`, oldest first (end - l + j) or,
+    with order 'reverse', newest first (end - 1 - j)."""
+    j = tf.range(self.aux_length)[:, tf.newaxis]
+    if self.order == 'reverse':
+      return end[tf.newaxis, :] - 1 - j
+    return (end - self.aux_length)[tf.newaxis, :] + j
+
+  def score(self, window_result, segment, steps, context):
+    """Fed as the feed mask drawn from `context.feed_seed` says (every
+    element when it is None); the first token is given, not predicted."""
+    feed = sample_seed = None
+    if context.feed_seed is not None and self.feed_rate < 1:
+      feed = feed_mask(self.aux_length - 1, tf.shape(steps)[1],
+                       self.feed_rate, context.feed_seed)
+      sample_seed = tf.random.experimental.stateless_fold_in(
+          context.feed_seed, 1)
+    loss, accuracy, logits = self(window_result, segment, feed,
+                                  context.main_embedding, sample_seed)
+    return base.Scored(loss, accuracy, logits, steps[1:])
 
   def call(self, anchor_state: unroll.State, segment: tf.Tensor,
            feed: Optional[tf.Tensor] = None,
@@ -203,7 +200,7 @@ class ReconstructionDecoder(AuxiliaryDecoder):
         # An unfed step reads no input: its input projection is the bias.
         logits = self._logits(self.bottom.cell, tf.where(
             feed[:, :, tf.newaxis], projected, self.bottom.cell.bias), (h, c))
-    return (*token_losses(logits, segment[1:]), logits)
+    return (*base.token_losses(logits, segment[1:]), logits)
 
   def _sampled_logits(self, project, projected: tf.Tensor, feed: tf.Tensor,
                       bottom_state: unroll.State, seed: tf.Tensor
@@ -235,35 +232,3 @@ class ReconstructionDecoder(AuxiliaryDecoder):
         (tf.constant(0), tf.zeros(logits_shape), states,
          tf.TensorArray(tf.float32, size=length)))
     return outputs.stack()
-
-
-@keras.saving.register_keras_serializable(package='r_lstm')
-class PredictionDecoder(AuxiliaryDecoder):
-  """p-LSTM: an LSTM stack on top of the main LSTM predicts what follows.
-
-  The bottom layer reads the main LSTM's outputs at positions a .. a+l-1
-  (each the state after the previous token) and predicts the token at each
-  of those positions; it starts from zeros.
-  """
-
-  def __init__(self, vocab_size: int, channels: int, main_units: int,
-               units: int, num_layers: int, head_units: Sequence[int],
-               initialization: initializers.Initialization = initializers.KERAS,
-               **kwargs):
-    super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     initialization, **kwargs)
-    self.main_units = main_units
-    self.bottom = unroll.LSTMCell(main_units, units, self.initialization,
-                                  name='lstm_0')
-    self.built = True
-
-  def get_config(self):
-    return {**super().get_config(), 'main_units': self.main_units}
-
-  def call(self, main_outputs: tf.Tensor, targets: tf.Tensor
-               ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Scores the prediction of `targets` (l, N, C) from main outputs
-    (l, N, main_units); returns (loss (N,), accuracy (N,), logits)."""
-    logits = self._logits(self.bottom, self.bottom.project(main_outputs),
-                          self.bottom.zero_state(tf.shape(main_outputs)[1]))
-    return (*token_losses(logits, targets), logits)

@@ -1,0 +1,185 @@
+"""What an auxiliary objective is: a decoder attached at sampled anchors.
+
+An objective decides, for anchors drawn in its `anchor_range`, which
+gradient window of the main LSTM it reads (`window`), which tokens it
+scores (`segment_steps`) and how (`score`). The classifier runs every
+objective's window in one pass (`unroll.run_windows`) and never branches on
+what an objective is.
+
+The decoder itself is an LSTM stack (`num_layers` x `units`, layer by
+layer: each layer is one `unroll.scan` over the whole segment with its input
+matmul fused outside the loop) and a feed-forward head with a
+`vocab_size`-way softmax per channel. Subclasses own the bottom layer and
+decide what it reads and where its state starts; upper layers start from
+zeros.
+"""
+
+import dataclasses
+from typing import NamedTuple, Optional, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+from r_lstm import heads, initializers, unroll
+from r_lstm import losses as losses_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderOptions:
+  """The settings of the auxiliary decoders, named as the `Config` fields
+  they come from (see `configs.Config` for what each means)."""
+  aux_length: int = 600
+  aux_bptt: int = 300
+  decoder_units: int = 256
+  decoder_layers: int = 2
+  decoder_head_units: Tuple[int, ...] = (256, 256)
+  decoder_init: str = 'auto'
+  decoder_feed_rate: float = 1.0
+  decoder_unfed_input: str = 'none'
+  decoder_embedding: str = 'own'
+  decoder_order: str = 'forward'
+
+  @classmethod
+  def of(cls, options) -> 'DecoderOptions':
+    """From DecoderOptions, a mapping of its fields (a saved model config)
+    or any object with those attributes (a `Config`)."""
+    if isinstance(options, cls):
+      return options
+    get = (options.get if isinstance(options, dict)
+           else lambda name, default: getattr(options, name, default))
+    return cls(**{field.name: get(field.name, field.default)
+                  for field in dataclasses.fields(cls)})
+
+  def to_dict(self):
+    values = dataclasses.asdict(self)
+    values['decoder_head_units'] = list(self.decoder_head_units)
+    return values
+
+
+class Context(NamedTuple):
+  """What an objective may read besides its own window.
+
+  Attributes:
+    main_embedding: the main LSTM's embedding table.
+    feed_seed: stateless seed of any randomness in how a decoder reads its
+      segment (None: read it the deterministic way).
+  """
+  main_embedding: Optional[tf.Tensor]
+  feed_seed: Optional[tf.Tensor]
+
+
+class Scored(NamedTuple):
+  """An objective's result for each row (example x anchor)."""
+  loss: tf.Tensor  # (N,)
+  accuracy: tf.Tensor  # (N,)
+  logits: tf.Tensor  # (L, N, C, V)
+  steps: tf.Tensor  # (L, N) the positions the logits stand for.
+
+
+def token_losses(logits: tf.Tensor, targets: tf.Tensor):
+  """Cross-entropy and accuracy per row, averaged over steps and channels.
+
+  Args:
+    logits: (L, N, C, V).
+    targets: (L, N, C) int tokens.
+
+  Returns:
+    (loss (N,), accuracy (N,)).
+  """
+  losses, correct = losses_lib.cross_entropy_and_correct(targets, logits)
+  return (tf.reduce_mean(losses, axis=[0, 2]),
+          tf.reduce_mean(correct, axis=[0, 2]))
+
+
+class AuxiliaryDecoder(keras.layers.Layer):
+  """The interface of an auxiliary objective, and the upper LSTM layers and
+  softmax head its decoder shares with every other.
+
+  Class attributes of a subclass:
+    objective: its name in `configs.MODELS` and in metric names.
+    attribute: the classifier attribute that holds it; the name its weights
+      have in checkpoints, so it never changes.
+    reads_outputs: its window returns the main LSTM's outputs over the
+      window, not only the final state.
+  """
+  objective: str = ''
+  attribute: str = ''
+  reads_outputs: bool = False
+
+  def __init__(self, vocab_size: int, channels: int, units: int,
+               num_layers: int, head_units: Sequence[int],
+               initialization: initializers.Initialization = initializers.KERAS,
+               aux_length: int = 600, **kwargs):
+    super().__init__(**kwargs)
+    self.vocab_size = vocab_size
+    self.channels = channels
+    self.units = units
+    self.num_layers = num_layers
+    self.head_units = tuple(head_units)
+    self.aux_length = aux_length
+    self.initialization = initializers.Initialization.of(initialization)
+    self.upper_cells = [unroll.LSTMCell(units, units, self.initialization,
+                                        name=f'lstm_{i + 1}')
+                        for i in range(num_layers - 1)]
+    self.head = heads.feed_forward(head_units, channels * vocab_size, units,
+                                   name='head',
+                                   initialization=self.initialization)
+
+  @classmethod
+  def from_options(cls, options: DecoderOptions, vocab_size: int,
+                   channels: int, embed_dim: int, main_units: int,
+                   initialization: initializers.Initialization
+                   ) -> 'AuxiliaryDecoder':
+    """The decoder a classifier with these sizes attaches."""
+    raise NotImplementedError
+
+  @classmethod
+  def main_window_steps(cls, options: DecoderOptions) -> int:
+    """Steps of the main LSTM one anchor backpropagates through (for the
+    memory estimate)."""
+    raise NotImplementedError
+
+  def get_config(self):
+    return {**super().get_config(), 'vocab_size': self.vocab_size,
+            'channels': self.channels, 'units': self.units,
+            'num_layers': self.num_layers, 'head_units': self.head_units,
+            'initialization': self.initialization.to_dict(),
+            'aux_length': self.aux_length}
+
+  def anchor_range(self) -> Tuple[int, int]:
+    """(low, margin): anchors of an example of length T lie in
+    [low, T - margin]."""
+    raise NotImplementedError
+
+  def centred_anchor(self, length: int) -> int:
+    """The anchor that centres the segment in a sequence of `length`
+    (segment images)."""
+    raise NotImplementedError
+
+  def window(self, anchors: tf.Tensor) -> unroll.Window:
+    """The main LSTM's gradient window of each (B, A) anchor."""
+    raise NotImplementedError
+
+  def segment_steps(self, end: tf.Tensor) -> tf.Tensor:
+    """(l, N): the step of token j of each row's segment, in the order the
+    decoder reads and predicts them, from the rows' window ends."""
+    raise NotImplementedError
+
+  def score(self, window_result, segment: tf.Tensor, steps: tf.Tensor,
+            context: Context) -> Scored:
+    """Scores the rows' segments (l, N, C) from the window's result (the
+    state at its end, or with `reads_outputs` (state, outputs))."""
+    raise NotImplementedError
+
+  def _logits(self, bottom_cell: unroll.LSTMCell, projected: tf.Tensor,
+              bottom_state: unroll.State) -> tf.Tensor:
+    """Logits (L, N, C, V) from the bottom layer's projected inputs."""
+    _, outputs = unroll.scan(bottom_cell, projected, bottom_state,
+                             return_outputs=True)
+    rows = tf.shape(outputs)[1]
+    for cell in self.upper_cells:
+      _, outputs = unroll.scan(cell, cell.project(outputs),
+                               cell.zero_state(rows), return_outputs=True)
+    logits = self.head(tf.reshape(outputs, [-1, self.units]))
+    return tf.reshape(logits, tf.concat(
+        [tf.shape(outputs)[:2], [self.channels, self.vocab_size]], axis=0))
