@@ -43,8 +43,8 @@ def main(argv):
   print('| anchor | true state | another example\'s state | zero state |')
   print('|---|---|---|---|')
   for anchor in (int(a) for a in FLAGS.anchors):
-    h, c = unroll.capture_states(model.encoder.cell, model.encoder.projector(),
-                                 inputs, tf.fill([rows, 1], anchor))
+    h, c = unroll.capture_states(model.encoder.core(), inputs,
+                                 tf.fill([rows, 1], anchor))
     h, c = h[:, 0], c[:, 0]
     # The segment in the order the decoder was trained to read it.
     segment = unroll.gather_steps(

@@ -47,15 +47,16 @@ FLAGS = flags.FLAGS
 
 
 def states_at(model, tokens: np.ndarray, positions, chunk: int) -> np.ndarray:
-  """(N, len(positions), 2 * units): [h, c] after each position."""
+  """(N, len(positions), parts * units): the state after each position
+  (an LSTM's [h, c])."""
   out = []
   for start in range(0, len(tokens), chunk):
     inputs = tf.transpose(tf.constant(tokens[start:start + chunk]), [1, 0, 2])
     rows = inputs.shape[1]
-    h, c = unroll.capture_states(
-        model.encoder.cell, model.encoder.projector(), inputs,
+    state = unroll.capture_states(
+        model.encoder.core(), inputs,
         tf.tile(tf.constant([positions], tf.int32), [rows, 1]))
-    out.append(np.concatenate([h.numpy(), c.numpy()], axis=-1))
+    out.append(np.concatenate([part.numpy() for part in state], axis=-1))
   return np.concatenate(out, axis=0)
 
 

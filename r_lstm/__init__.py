@@ -9,17 +9,36 @@ which `compile(optimizer, recipe=Recipe.from_config(config))` and `fit` on
 `fit_dataset(train_dataset(...))` batches train with the same updates.
 """
 
-from r_lstm.configs import Config, PRESETS, preset
-from r_lstm.errors import UsageError
-from r_lstm.export_lib import export_model, export_workdir
-from r_lstm.input_pipeline import eval_dataset, fit_dataset, train_dataset
-from r_lstm.input_pipeline import load as load_data
-from r_lstm.models import SequenceClassifier
-from r_lstm.steps import Recipe
-from r_lstm.train_lib import Trainer, build_model, load_trained
-from r_lstm.train_lib import train_and_evaluate
+import importlib
 
-__all__ = ['Config', 'PRESETS', 'Recipe', 'SequenceClassifier', 'Trainer',
-           'UsageError', 'build_model', 'eval_dataset', 'export_model',
-           'export_workdir', 'fit_dataset', 'load_data', 'load_trained',
-           'preset', 'train_and_evaluate', 'train_dataset']
+# Name -> (module, attribute): imported on first use (PEP 562), so that
+# `python -m r_lstm.train` imports TensorFlow only through `r_lstm.cli`.
+_API = {
+    'Config': ('configs', 'Config'), 'PRESETS': ('configs', 'PRESETS'),
+    'preset': ('configs', 'preset'), 'UsageError': ('errors', 'UsageError'),
+    'export_model': ('export_lib', 'export_model'),
+    'export_workdir': ('export_lib', 'export_workdir'),
+    'eval_dataset': ('input_pipeline', 'eval_dataset'),
+    'fit_dataset': ('input_pipeline', 'fit_dataset'),
+    'train_dataset': ('input_pipeline', 'train_dataset'),
+    'load_data': ('input_pipeline', 'load'),
+    'SequenceClassifier': ('models', 'SequenceClassifier'),
+    'Recipe': ('steps', 'Recipe'), 'Trainer': ('train_lib', 'Trainer'),
+    'build_model': ('train_lib', 'build_model'),
+    'load_trained': ('train_lib', 'load_trained'),
+    'train_and_evaluate': ('train_lib', 'train_and_evaluate'),
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+  if name not in _API:
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+  module, attribute = _API[name]
+  value = getattr(importlib.import_module(f'{__name__}.{module}'), attribute)
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_API))

@@ -1,7 +1,9 @@
-"""What the command-line entry points share: turning a UsageError (bad
-input), a NonFiniteError (training diverged) or an Interrupted (stopped by a
-signal after saving) into one clear line on stderr and a non-zero exit, and
-Python logging at WARNING unless --verbosity is given."""
+"""What the command-line entry points share: TensorFlow imported without
+its start-up notices, a UsageError (bad input), a NonFiniteError (training
+diverged) or an Interrupted (stopped by a signal after saving) turned into
+one clear line on stderr and a non-zero exit, and Python logging at WARNING
+unless --verbosity is given. Every entry point imports this module before
+any other r_lstm module."""
 
 import functools
 import signal
@@ -10,6 +12,11 @@ import sys
 from absl import flags
 from absl import logging
 
+from r_lstm import startup
+
+startup.import_tensorflow(verbose=startup.verbosity_requested(sys.argv))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from r_lstm.errors import Interrupted, NonFiniteError, UsageError
 
 USAGE_EXIT_CODE = 2

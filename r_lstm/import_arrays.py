@@ -21,11 +21,15 @@ import numpy as np
 
 from absl import app
 from absl import flags
+
+# First: it imports TensorFlow without its start-up notices.
+from r_lstm import cli  # pylint: disable=g-bad-import-order
+
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import tqdm_utils
 
-from r_lstm import cli, input_pipeline, tfds_data
+from r_lstm import input_pipeline, tfds_data
 from r_lstm.errors import UsageError
 
 flags.DEFINE_string('name', None, 'Registered TFDS image-classification '

@@ -26,6 +26,14 @@ the cell, which trains exactly like a forget bias started at 1),
 zero bias). PyTorch's two LSTM biases are one parameter here: it starts as
 the sum of two independent U(+-1/sqrt(u)) draws, as in PyTorch.
 
+A GRU (`--cell=gru`) takes its weights and biases from the `lstm_weights`
+and `lstm_bias` parts: keras Glorot / orthogonal / zeros
+(`keras.layers.GRU`); torch U(+-1/sqrt(u)) for every weight and for each of
+b_ih and b_hh (`nn.GRU`); tf1 `tf.nn.rnn_cell.GRUCell`'s Glorot-uniform
+gates (in + u, 2u) and candidate (in + u, u) kernels, gate bias 1 and
+candidate bias 0 (TF 1.x resets before the recurrent matmul, this cell after
+it, as Keras and PyTorch do).
+
 Each part can be set on its own (`Initialization.parts`), so that an
 ablation can say which part matters.
 """
@@ -69,6 +77,41 @@ class UnitForgetBias(keras.initializers.Initializer):
     units = self.units
     return tf.concat([tf.zeros([units]), tf.ones([units]),
                       tf.zeros([2 * units])], axis=0)
+
+  def get_config(self):
+    return {'units': self.units}
+
+
+class GateBlocks(keras.initializers.Initializer):
+  """U(+-limit_z_r) for the z and r gates' columns, U(+-limit_h) for the
+  candidate's: TF 1.x GRUCell's two kernels laid out as one (gates z, r, h)."""
+
+  def __init__(self, units: int, limits: Tuple[float, float]):
+    self.units = units
+    self.limits = tuple(limits)
+
+  def __call__(self, shape, dtype=None):
+    rows = shape[0]
+    gates = _uniform(self.limits[0])((rows, 2 * self.units), dtype=dtype)
+    candidate = _uniform(self.limits[1])((rows, self.units), dtype=dtype)
+    return tf.concat([gates, candidate], axis=-1)
+
+  def get_config(self):
+    return {'units': self.units, 'limits': list(self.limits)}
+
+
+class GRUGateBias(keras.initializers.Initializer):
+  """TF 1.x GRUCell's biases: its gates' bias starts at 1, the candidate's
+  at 0; one input row and a zero recurrent row (shape (2, 3u))."""
+
+  def __init__(self, units: int):
+    self.units = units
+
+  def __call__(self, shape, dtype=None):
+    del shape
+    units = self.units
+    inputs = tf.concat([tf.ones([2 * units]), tf.zeros([units])], axis=0)
+    return tf.stack([inputs, tf.zeros([3 * units])])
 
   def get_config(self):
     return {'units': self.units}
@@ -140,6 +183,31 @@ class Initialization:
       bias = SumOfUniforms(1 / math.sqrt(units))
     else:  # keras and tf1 both start the forget gate at 1.
       bias = UnitForgetBias(units)
+    return kernel, recurrent, bias
+
+  def gru_initializers(self, input_dim: int, units: int):
+    """(kernel, recurrent_kernel, bias) initializers of a GRU cell with
+    kernel (input_dim, 3u), recurrent kernel (u, 3u) and bias (2, 3u) (input
+    and recurrent; gates z, r, h). The `lstm_weights` and `lstm_bias` parts
+    choose them, as they do an LSTM's."""
+    if self.lstm_weights == 'torch':
+      kernel, recurrent = (_uniform(1 / math.sqrt(units)),
+                           _uniform(1 / math.sqrt(units)))
+    elif self.lstm_weights == 'tf1':
+      # tf.nn.rnn_cell.GRUCell: a gates kernel (in + u, 2u) and a candidate
+      # kernel (in + u, u) over the joint [x, h], each Glorot-uniform.
+      kernel, recurrent = (GateBlocks(units, (
+          _glorot_limit(input_dim + units, 2 * units),
+          _glorot_limit(input_dim + units, units))) for _ in range(2))
+    else:
+      kernel, recurrent = (keras.initializers.GlorotUniform(),
+                           keras.initializers.Orthogonal())
+    if self.lstm_bias == 'torch':
+      bias = _uniform(1 / math.sqrt(units))  # b_ih and b_hh, one row each.
+    elif self.lstm_bias == 'tf1':
+      bias = GRUGateBias(units)
+    else:
+      bias = keras.initializers.Zeros()
     return kernel, recurrent, bias
 
   def dense_initializers(self, fan_in: int):

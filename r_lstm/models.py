@@ -41,9 +41,11 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
                auxiliary: Sequence[str] = (),
                decoder: base.DecoderOptions = base.DecoderOptions(),
                initialization: initializers.Initialization = initializers.KERAS,
-               **kwargs):
+               cell: str = 'lstm', **kwargs):
     """`auxiliary` names the objectives (`objectives.catalog.BY_NAME`) to
-    attach, each built from `decoder` (a `DecoderOptions` or its dict)."""
+    attach, each built from `decoder` (a `DecoderOptions` or its dict).
+    `cell` ('lstm' or 'gru', `unroll.CELLS`) is the recurrent cell of the
+    encoder and of every decoder."""
     decoder = base.DecoderOptions.of(decoder)
     initialization = initializers.Initialization.of(initialization)
     self._arguments = dict(
@@ -51,15 +53,17 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
         embed_dim=embed_dim, lstm_units=lstm_units,
         head_units=list(head_units), bptt=bptt, head_input=head_input,
         auxiliary=list(auxiliary), decoder=decoder.to_dict(),
-        initialization=initialization.to_dict())
+        initialization=initialization.to_dict(), cell=cell)
     super().__init__(**kwargs)
     self.bptt = bptt
     self.head_input = head_input
     self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
                                       lstm_units,
                                       initialization=initialization,
-                                      name='encoder')
-    head_input_dim = lstm_units * (2 if head_input == 'state' else 1)
+                                      cell=cell, name='encoder')
+    state_parts = len(unroll.CELLS[cell].state_names)
+    head_input_dim = lstm_units * (state_parts if head_input == 'state'
+                                   else 1)
     self.head = heads.feed_forward(head_units, num_classes, head_input_dim,
                                    name='head', initialization=initialization)
     # Each decoder under its own attribute: the path of its weights in
@@ -71,7 +75,7 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
       decoder_class = catalog.BY_NAME[name]
       setattr(self, decoder_class.attribute, decoder_class.from_options(
           decoder, vocab_size, channels, embed_dim, lstm_units,
-          initialization))
+          initialization, cell))
       self._auxiliary_attributes.append(decoder_class.attribute)
     self.built = True  # Every weight exists now; no shape inference needed.
 
@@ -89,17 +93,17 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
     if lengths is None:
       tokens, lengths = tokens
     inputs = tf.transpose(tokens, [1, 0, 2])
-    cell, project = self.encoder.cell, self.encoder.projector()
     return self._classify(unroll.final_states(
-        cell, project, inputs, lengths, self.bptt if training else None))
+        self.encoder.core(), inputs, lengths,
+        self.bptt if training else None))
 
   def _classify(self, final_state: unroll.State) -> tf.Tensor:
-    """Class logits from the state after the last step: the head reads h,
-    or with head_input 'state' h and c (a closed output gate can hide in
-    h what c holds)."""
-    h, c = final_state
-    return self.head(tf.concat([h, c], -1) if self.head_input == 'state'
-                     else h)
+    """Class logits from the state after the last step: the head reads the
+    output h, or with head_input 'state' the whole state (an LSTM's h and
+    c: a closed output gate can hide in h what c holds)."""
+    if self.head_input == 'state':
+      return self.head(tf.concat(final_state, -1))
+    return self.head(self.encoder.cell.output(final_state))
 
   @property
   def auxiliary_decoders(self) -> Tuple[base.AuxiliaryDecoder, ...]:
@@ -162,8 +166,8 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
     if supervised:
       windows.insert(0, unroll.Window.last_steps(lengths, self.bptt))
       reads_outputs.insert(0, False)
-    results = unroll.run_windows(self.encoder.cell, self.encoder.projector(),
-                                 inputs, windows, reads_outputs)
+    results = unroll.run_windows(self.encoder.core(), inputs, windows,
+                                 reads_outputs)
     outputs = {}
     if supervised:
       logits = self._classify(results[0])

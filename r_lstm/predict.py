@@ -18,10 +18,14 @@ from typing import Callable
 
 from absl import app
 from absl import flags
+
+# First: it imports TensorFlow without its start-up notices.
+from r_lstm import cli  # pylint: disable=g-bad-import-order
+
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import cli, errors, export_lib, input_pipeline, train_lib
+from r_lstm import errors, export_lib, input_pipeline, train_lib
 from r_lstm import workdir as workdir_lib
 
 flags.DEFINE_string('model', None, 'A workdir of r_lstm.train or a directory '

@@ -59,7 +59,7 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       lstm_units=config.lstm_units, head_units=config.head_units,
       bptt=config.bptt, head_input=config.head_input,
       auxiliary=configs.MODELS[config.model],
-      decoder=base.DecoderOptions.of(config),
+      decoder=base.DecoderOptions.of(config), cell=config.cell,
       initialization=config.initialization)
 
 

@@ -22,28 +22,49 @@ its own captured state, the rule is exact even when windows of one example
 overlap, and backward memory grows with the window length, not with the
 sequence length.
 
-Inputs are time-major, (T, B, ...), and reach the cell through a `project`
-callable that maps one slice of inputs (..., B, ...) to the input half of the
-gate pre-activations (..., B, 4 * units). For token inputs this is a row
-gather from a precomputed (vocabulary x 4 * units) table, so embeddings are
-never materialised for the whole sequence.
+The recurrent network is a *core* (the shape of Sonnet's `RNNCore`):
+`project` maps one slice of time-major inputs (..., B, ...) to the input half
+of the gate pre-activations, `step` advances the state from projected inputs,
+`zero_state` starts it and `output` reads what the next layer sees. A state
+is a tuple of (B, size) tensors: (h, c) for `LSTMCell`, (h,) for `GRUCell`.
+Projecting outside the loop lets a whole window be projected in one matmul,
+or for token inputs one row gather from a precomputed (vocabulary x gates)
+table (`ProjectedCore`), so embeddings are never materialised for the whole
+sequence.
 """
 
 import dataclasses
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Optional, Protocol, Sequence, Tuple
 
 import keras
 import tensorflow as tf
 
 from r_lstm import initializers
 
-State = Tuple[tf.Tensor, tf.Tensor]
+State = Tuple[tf.Tensor, ...]
 Project = Callable[[tf.Tensor], tf.Tensor]
+
+
+class Core(Protocol):
+  """What the unroll needs of a recurrent network."""
+  units: int
+
+  def project(self, inputs: tf.Tensor) -> tf.Tensor:
+    """Input half of the gate pre-activations, (..., N, gates)."""
+
+  def step(self, projected: tf.Tensor, state: State) -> State:
+    """The next state from projected inputs (N, gates)."""
+
+  def zero_state(self, batch_size) -> State:
+    """The state before the first step."""
+
+  def output(self, state: State) -> tf.Tensor:
+    """What a step emits: (N, units)."""
 
 
 @keras.saving.register_keras_serializable(package='r_lstm')
 class LSTMCell(keras.layers.Layer):
-  """An LSTM cell with Keras' gate layout (i, f, c, o).
+  """An LSTM cell with Keras' gate layout (i, f, c, o); its state is (h, c).
 
   The weights have the same shapes and meaning as `keras.layers.LSTM`'s
   (kernel, recurrent_kernel, bias), so weights can be copied between the
@@ -52,6 +73,7 @@ class LSTMCell(keras.layers.Layer):
   table gather) outside the sequential loop. `initialization` chooses the
   starting distributions (Keras' by default; see `r_lstm.initializers`).
   """
+  state_names = ('h', 'c')
 
   def __init__(self, input_dim: int, units: int,
                initialization: initializers.Initialization = initializers.KERAS,
@@ -92,6 +114,99 @@ class LSTMCell(keras.layers.Layer):
   def zero_state(self, batch_size) -> State:
     zeros = tf.zeros([batch_size, self.units])
     return zeros, zeros
+
+  def output(self, state: State) -> tf.Tensor:
+    return state[0]
+
+  @property
+  def input_bias(self) -> tf.Tensor:
+    """The input projection of a step that reads nothing."""
+    return self.bias
+
+
+@keras.saving.register_keras_serializable(package='r_lstm')
+class GRUCell(keras.layers.Layer):
+  """A GRU cell with Keras' layout: gates (z, r, h), the reset gate applied
+  after the recurrent matmul (`keras.layers.GRU(reset_after=True)`, which is
+  also PyTorch's `nn.GRU`), bias (2, 3 * units): input and recurrent.
+
+  Same interface as `LSTMCell`; its state is (h,). The weights can be
+  copied to and from `keras.layers.GRU`.
+  """
+  state_names = ('h',)
+
+  def __init__(self, input_dim: int, units: int,
+               initialization: initializers.Initialization = initializers.KERAS,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.input_dim = input_dim
+    self.units = units
+    self.initialization = initializers.Initialization.of(initialization)
+    kernel, recurrent, bias = self.initialization.gru_initializers(
+        input_dim, units)
+    self.kernel = self.add_weight(
+        shape=(input_dim, 3 * units), initializer=kernel, name='kernel')
+    self.recurrent_kernel = self.add_weight(
+        shape=(units, 3 * units), initializer=recurrent,
+        name='recurrent_kernel')
+    self.bias = self.add_weight(
+        shape=(2, 3 * units), initializer=bias, name='bias')
+    self.built = True
+
+  def get_config(self):
+    return {**super().get_config(), 'input_dim': self.input_dim,
+            'units': self.units,
+            'initialization': self.initialization.to_dict()}
+
+  def project(self, inputs: tf.Tensor) -> tf.Tensor:
+    """Input half of the gate pre-activations, input bias included."""
+    return tf.matmul(inputs, self.kernel) + self.bias[0]
+
+  def step(self, projected: tf.Tensor, state: State) -> State:
+    """One recurrent step from projected inputs (B, 3 * units)."""
+    (h,) = state
+    recurrent = tf.matmul(h, self.recurrent_kernel) + self.bias[1]
+    x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
+    h_z, h_r, h_h = tf.split(recurrent, 3, axis=-1)
+    z = tf.sigmoid(x_z + h_z)
+    r = tf.sigmoid(x_r + h_r)
+    candidate = tf.tanh(x_h + r * h_h)
+    return (z * h + (1 - z) * candidate,)
+
+  def zero_state(self, batch_size) -> State:
+    return (tf.zeros([batch_size, self.units]),)
+
+  def output(self, state: State) -> tf.Tensor:
+    return state[0]
+
+  @property
+  def input_bias(self) -> tf.Tensor:
+    return self.bias[0]
+
+
+# --cell -> the recurrent cell of the encoder and the decoders.
+CELLS = {'lstm': LSTMCell, 'gru': GRUCell}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectedCore:
+  """`cell` reading its inputs through another projection (a token table
+  gather in place of the cell's own matmul)."""
+  cell: Core
+  project: Project
+
+  @property
+  def units(self) -> int:
+    return self.cell.units
+
+  def step(self, projected: tf.Tensor, state: State) -> State:
+    return self.cell.step(projected, state)
+
+  def zero_state(self, batch_size) -> State:
+    return self.cell.zero_state(batch_size)
+
+  def output(self, state: State) -> tf.Tensor:
+    return self.cell.output(state)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,65 +261,62 @@ class Window:
                            tf.reduce_max(window_lengths))
 
 
-def capture_states(cell: LSTMCell, project: Project, inputs: tf.Tensor,
+def capture_states(core: Core, inputs: tf.Tensor,
                    positions: tf.Tensor) -> State:
   """States after the first `positions[b, k]` steps of example b, no gradient.
 
   Args:
-    cell: the LSTM.
-    project: maps an input slice (B, ...) to (B, 4 * units).
+    core: the recurrent network.
     inputs: time-major inputs (T, B, ...).
     positions: (B, K) int32 in [0, T]; position 0 gives the zero state.
 
   Returns:
-    (h, c), each (B, K, units), wrapped in `tf.stop_gradient`. The loop runs
-    only max(positions) steps.
+    The state, each part (B, K, size), wrapped in `tf.stop_gradient`. The
+    loop runs only max(positions) steps.
   """
   positions = tf.cast(positions, tf.int32)
   batch_size = tf.shape(positions)[0]
   num_positions = tf.shape(positions)[1]
   num_steps = tf.reduce_max(tf.concat([tf.reshape(positions, [-1]), [0]], 0))
-  captured_shape = [batch_size, num_positions, cell.units]
-  h, c = cell.zero_state(batch_size)
+  state = tuple(core.zero_state(batch_size))
+  captured = tuple(tf.zeros([batch_size, num_positions, part.shape[-1]])
+                   for part in state)
 
-  def body(t, h, c, captured_h, captured_c):
-    h, c = cell.step(project(inputs[t]), (h, c))
+  def body(t, state, captured):
+    state = tuple(core.step(core.project(inputs[t]), state))
     hit = tf.equal(positions, t + 1)[:, :, tf.newaxis]
-    captured_h = tf.where(hit, h[:, tf.newaxis, :], captured_h)
-    captured_c = tf.where(hit, c[:, tf.newaxis, :], captured_c)
-    return t + 1, h, c, captured_h, captured_c
+    captured = tuple(tf.where(hit, part[:, tf.newaxis, :], kept)
+                     for part, kept in zip(state, captured))
+    return t + 1, state, captured
 
-  _, _, _, captured_h, captured_c = tf.while_loop(
-      lambda t, *_: t < num_steps, body,
-      (tf.constant(0), h, c, tf.zeros(captured_shape), tf.zeros(captured_shape)))
-  return tf.stop_gradient(captured_h), tf.stop_gradient(captured_c)
+  _, _, captured = tf.while_loop(
+      lambda t, *_: t < num_steps, body, (tf.constant(0), state, captured))
+  return tuple(tf.stop_gradient(part) for part in captured)
 
 
-def run_window(cell: LSTMCell, project: Project, inputs: tf.Tensor,
-               window: Window, start_state: State,
-               return_outputs: bool = False):
+def run_window(core: Core, inputs: tf.Tensor, window: Window,
+               start_state: State, return_outputs: bool = False):
   """Runs each window row from its start state, with gradient.
 
   Args:
-    cell: the LSTM.
-    project: maps inputs (..., N, ...) to (..., N, 4 * units).
+    core: the recurrent network.
     inputs: time-major inputs (T, B, ...).
     window: the rows to run.
-    start_state: (h, c), each (N, units): the state at each row's start,
+    start_state: the state at each row's start, each part (N, size),
       normally `capture_states` at `window.start` (already stop-gradiented).
-    return_outputs: also return the per-step h, (max_length, N, units),
-      end-aligned: output j of row r is the state after step
+    return_outputs: also return the per-step outputs, (max_length, N,
+      units), end-aligned: output j of row r is the output after step
       end[r] - max_length + j (zeros before the window starts).
 
   Returns:
-    The final (h, c) of each row, and the outputs when asked for.
+    The final state of each row, and the outputs when asked for.
   """
   max_length = tf.cast(window.max_length, tf.int32)
   offsets = tf.range(max_length)[:, tf.newaxis]
   times = window.end[tf.newaxis, :] - max_length + offsets  # (L, N)
   active = times >= window.start[tf.newaxis, :]
   block = gather_steps(inputs, window.example, times)
-  return scan(cell, project(block), start_state, active, return_outputs)
+  return scan(core, core.project(block), start_state, active, return_outputs)
 
 
 def gather_steps(inputs: tf.Tensor, examples: tf.Tensor,
@@ -221,21 +333,21 @@ def gather_steps(inputs: tf.Tensor, examples: tf.Tensor,
   return tf.gather_nd(inputs, tf.stack([times, examples], axis=-1))
 
 
-def scan(cell: LSTMCell, projected: tf.Tensor, state: State,
+def scan(core: Core, projected: tf.Tensor, state: State,
          active: Optional[tf.Tensor] = None, return_outputs: bool = False):
-  """Runs `cell` over projected inputs (L, N, 4 * units) from `state`.
+  """Runs `core` over projected inputs (L, N, gates) from `state`.
 
   Args:
-    cell: the LSTM.
+    core: the recurrent network (only `step` and `output` are used).
     projected: input projections of all L steps, computed outside the loop
       (one fused matmul or gather for the whole block).
-    state: (h, c) to start from, each (N, units).
+    state: the state to start from, each part (N, size).
     active: optional (L, N) bool; where False the row keeps its state and
       outputs zeros.
-    return_outputs: also return h of every step, (L, N, units).
+    return_outputs: also return the output of every step, (L, N, units).
 
   Returns:
-    The final (h, c), and the outputs when asked for.
+    The final state, and the outputs when asked for.
   """
   length = tf.shape(projected)[0]
   # Read the projections back through a TensorArray: slicing a tensor inside
@@ -244,30 +356,31 @@ def scan(cell: LSTMCell, projected: tf.Tensor, state: State,
   projected = tf.TensorArray(tf.float32, size=length).unstack(projected)
   outputs = tf.TensorArray(tf.float32, size=length)
 
-  def body(j, h, c, outputs):
-    new_h, new_c = cell.step(projected.read(j), (h, c))
+  def body(j, state, outputs):
+    new_state = tuple(core.step(projected.read(j), state))
     if active is None:
-      h, c = new_h, new_c
-      output = h
+      state = new_state
+      output = core.output(state)
     else:
       is_active = active[j][:, tf.newaxis]
-      h = tf.where(is_active, new_h, h)
-      c = tf.where(is_active, new_c, c)
-      output = tf.where(is_active, h, tf.zeros_like(h))
+      state = tuple(tf.where(is_active, new, old)
+                    for new, old in zip(new_state, state))
+      output = core.output(state)
+      output = tf.where(is_active, output, tf.zeros_like(output))
     if return_outputs:
       outputs = outputs.write(j, output)
-    return j + 1, h, c, outputs
+    return j + 1, state, outputs
 
-  h, c = state
-  _, h, c, outputs = tf.while_loop(
-      lambda j, *_: j < length, body, (tf.constant(0), h, c, outputs))
+  _, state, outputs = tf.while_loop(
+      lambda j, *_: j < length, body,
+      (tf.constant(0), tuple(state), outputs))
   if return_outputs:
-    return (h, c), outputs.stack()
-  return h, c
+    return state, outputs.stack()
+  return state
 
 
-def run_windows(cell: LSTMCell, project: Project, inputs: tf.Tensor,
-                windows: Sequence[Window], return_outputs: Sequence[bool]):
+def run_windows(core: Core, inputs: tf.Tensor, windows: Sequence[Window],
+                return_outputs: Sequence[bool]):
   """Runs several window batches over the same inputs, each exactly.
 
   One gradient-free pass captures the start state of every row of every
@@ -277,25 +390,24 @@ def run_windows(cell: LSTMCell, project: Project, inputs: tf.Tensor,
     One `run_window` result per window, in order.
   """
   starts = [tf.reshape(w.start, [-1, w.rows_per_example]) for w in windows]
-  h, c = capture_states(cell, project, inputs, tf.concat(starts, axis=1))
+  captured = capture_states(core, inputs, tf.concat(starts, axis=1))
   results = []
   column = 0
   for window, outputs in zip(windows, return_outputs):
     columns = slice(column, column + window.rows_per_example)
     column += window.rows_per_example
-    start_state = (tf.reshape(h[:, columns], [-1, cell.units]),
-                   tf.reshape(c[:, columns], [-1, cell.units]))
-    results.append(run_window(cell, project, inputs, window, start_state,
-                              outputs))
+    start_state = tuple(tf.reshape(part[:, columns], [-1, part.shape[-1]])
+                        for part in captured)
+    results.append(run_window(core, inputs, window, start_state, outputs))
   return results
 
 
-def final_states(cell: LSTMCell, project: Project, inputs: tf.Tensor,
-                 lengths: tf.Tensor, bptt: Optional[int]) -> State:
+def final_states(core: Core, inputs: tf.Tensor, lengths: tf.Tensor,
+                 bptt: Optional[int]) -> State:
   """Each example's state after its last step.
 
   Args:
-    cell, project, inputs: as for `capture_states`.
+    core, inputs: as for `capture_states`.
     lengths: (B,) int32, each example's own length.
     bptt: gradient reaches only the last `bptt` steps of each example (full
       backpropagation when bptt >= length); None means no gradient at all,
@@ -303,8 +415,8 @@ def final_states(cell: LSTMCell, project: Project, inputs: tf.Tensor,
   """
   lengths = tf.cast(lengths, tf.int32)
   if bptt is None:
-    h, c = capture_states(cell, project, inputs, lengths[:, tf.newaxis])
-    return h[:, 0], c[:, 0]
-  [state] = run_windows(cell, project, inputs, [Window.last_steps(lengths, bptt)],
+    captured = capture_states(core, inputs, lengths[:, tf.newaxis])
+    return tuple(part[:, 0] for part in captured)
+  [state] = run_windows(core, inputs, [Window.last_steps(lengths, bptt)],
                         [False])
   return state

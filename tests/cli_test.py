@@ -34,6 +34,9 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIn('Final test accuracy of npz:', first.stdout)
     self.assertIn('after 4 updates', first.stdout)
     self.assertNotIn('Sharding callback duration', first.stderr)
+    # TensorFlow's start-up notices are dropped (r_lstm.startup).
+    self.assertNotRegex(first.stderr, 'absl::InitializeLog|oneDNN custom '
+                        'operations|cpu_feature_guard')
     self.assertTrue(glob.glob(os.path.join(self.workdir, 'events.out.*')))
     self.assertTrue(os.path.isfile(
         os.path.join(self.workdir, 'checkpoints', 'ckpt-4.index')))
@@ -54,6 +57,12 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
 
     scored = testing.run_module('r_lstm.evaluate', f'--workdir={self.workdir}')
     self.assertSucceeded(scored)
+    self.assertNotIn('oneDNN custom operations', scored.stderr)
+    # --verbosity keeps them.
+    verbose = testing.run_module('r_lstm.evaluate', f'--workdir={self.workdir}',
+                                 '--verbosity=0')
+    self.assertSucceeded(verbose)
+    self.assertIn('oneDNN custom operations', verbose.stderr)
     self.assertRegex(scored.stdout,
                      r'step 8: test accuracy [01]\.\d{4} loss .* over 10 '
                      r'examples')

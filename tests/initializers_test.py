@@ -93,6 +93,41 @@ class LSTMCellTest(DistributionAssertions, parameterized.TestCase):
     self.assertNotAllClose(cell.kernel[:UNITS], cell.recurrent_kernel)
 
 
+class GRUCellTest(DistributionAssertions):
+
+  def cell(self, scheme):
+    keras.utils.set_random_seed(0)
+    return unroll.GRUCell(IN, UNITS,
+                          initializers.Initialization.from_scheme(scheme))
+
+  def test_keras(self):
+    cell = self.cell('keras')
+    self.assertUniform(cell.kernel, math.sqrt(6 / (IN + 3 * UNITS)))
+    recurrent = np.asarray(cell.recurrent_kernel)
+    self.assertAllClose(recurrent @ recurrent.T, np.eye(UNITS), atol=1e-4)
+    self.assertAllEqual(cell.bias, np.zeros([2, 3 * UNITS]))
+
+  def test_torch_each_bias_its_own_uniform(self):
+    cell = self.cell('torch')
+    limit = 1 / math.sqrt(UNITS)
+    self.assertUniform(cell.kernel, limit)
+    self.assertUniform(cell.recurrent_kernel, limit)
+    for row in np.asarray(cell.bias):  # b_ih, b_hh
+      self.assertUniform(row, limit)
+
+  def test_tf1_gates_and_candidate_kernels_and_gate_bias_one(self):
+    cell = self.cell('tf1')
+    for weight in (cell.kernel, cell.recurrent_kernel):
+      weight = np.asarray(weight)
+      self.assertUniform(weight[:, :2 * UNITS],
+                         math.sqrt(6 / (IN + UNITS + 2 * UNITS)))
+      self.assertUniform(weight[:, 2 * UNITS:],
+                         math.sqrt(6 / (IN + UNITS + UNITS)))
+    want = np.zeros([2, 3 * UNITS])
+    want[0, :2 * UNITS] = 1.0
+    self.assertAllEqual(cell.bias, want)
+
+
 class EmbeddingAndDenseTest(DistributionAssertions, parameterized.TestCase):
 
   @parameterized.parameters(

@@ -5,28 +5,35 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import encoders, models, unroll
+from r_lstm import configs, encoders, models, unroll
 from r_lstm.objectives import base
+
+CELLS = tuple(unroll.CELLS)
 
 B, T, VOCAB = 3, 12, 16
 
 
-class TokenLSTMTest(tf.test.TestCase):
+class TokenLSTMTest(tf.test.TestCase, parameterized.TestCase):
 
-  def test_projection_table_equals_embedding_then_matmul(self):
+  @parameterized.parameters(*CELLS)
+  def test_projection_table_equals_embedding_then_matmul(self, cell):
     keras.utils.set_random_seed(0)
-    encoder = encoders.TokenLSTM(VOCAB, channels=3, embed_dim=5, units=4)
+    encoder = encoders.TokenLSTM(VOCAB, channels=3, embed_dim=5, units=4,
+                                 cell=cell)
     tokens = np.random.RandomState(0).randint(0, VOCAB, (B, T, 3))
     embedded = np.concatenate(
         [np.asarray(encoder.embedding)[c][tokens[..., c]] for c in range(3)],
         axis=-1)
     want = embedded @ np.asarray(encoder.cell.kernel) + np.asarray(
-        encoder.cell.bias)
+        encoder.cell.input_bias)
     self.assertAllClose(encoder.projector()(tf.constant(tokens)), want,
                         atol=1e-5)
 
 
 class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_config_offers_every_cell(self):
+    self.assertEqual(configs.CELLS, CELLS)
 
   def setUp(self):
     super().setUp()
@@ -43,15 +50,15 @@ class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(train_logits, self.model(tokens, lengths), atol=1e-6)
 
   @parameterized.product(bptt=[4, T], use_function=[False, True],
-                         head_input=['h', 'state'])
+                         head_input=['h', 'state'], cell=CELLS)
   def test_supervised_gradient_reaches_only_the_last_bptt_tokens(
-      self, bptt, use_function, head_input):
+      self, bptt, use_function, head_input, cell):
     """Token 0 appears only before the window: its embedding gets no
     gradient unless the window covers the whole sequence. A head reading
     the cell c as well opens no other path."""
     self.model = models.SequenceClassifier(
         num_classes=5, vocab_size=VOCAB, embed_dim=4, lstm_units=6,
-        head_units=(7,), bptt=bptt, head_input=head_input)
+        head_units=(7,), bptt=bptt, head_input=head_input, cell=cell)
     rng = np.random.RandomState(1)
     tokens = rng.randint(1, VOCAB, (B, T, 1))
     tokens[:, :T - 4] = 0
@@ -80,8 +87,8 @@ class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
     tokens = tf.random.uniform([B, T, 1], 0, VOCAB, tf.int32)
     lengths = tf.constant([T, 9, 2])
     h, c = unroll.final_states(
-        model.encoder.cell, model.encoder.projector(),
-        tf.transpose(tokens, [1, 0, 2]), lengths, None)
+        model.encoder.core(), tf.transpose(tokens, [1, 0, 2]), lengths,
+        None)
     # The first dense layer's input rows 0..5 weigh h, rows 6..11 weigh c.
     self.assertEqual(model.head.layers[0].kernel.shape, (12, 7))
     self.assertAllClose(model(tokens, lengths),
@@ -121,7 +128,7 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     self.labels = tf.constant([0, 1])
 
   def _model(self, aux_bptt=AUX_BPTT, decoder_embedding='own',
-             decoder_order='forward', **decoder_feeding):
+             decoder_order='forward', cell='lstm', **decoder_feeding):
     # With its own embeddings the decoder reads no main-LSTM input, so
     # d loss / d main embedding is exactly the gradient through the main
     # LSTM's inputs (the shared table is tested on its own below).
@@ -134,7 +141,7 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
             # that would have nothing to do with truncation).
             decoder_layers=2, decoder_head_units=(32,),
             decoder_embedding=decoder_embedding, decoder_order=decoder_order,
-            **decoder_feeding))
+            **decoder_feeding), cell=cell)
 
   def _step_gradients(self, model, anchors, objective, use_function=False,
                       feed_seed=None):
@@ -167,40 +174,42 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
                       f'example {b}: {grads[b]}')
 
   @parameterized.product(use_function=(False, True),
-                         order=('forward', 'reverse'))
-  def test_reconstruction_gradient_windows(self, use_function, order):
+                         order=('forward', 'reverse'), cell=CELLS)
+  def test_reconstruction_gradient_windows(self, use_function, order, cell):
     # Example 0: overlapping windows [6, 10) and [8, 12); example 1: one
     # anchor at the end and one at the smallest position, l. The order in
     # which the decoder reconstructs does not move the window.
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
-    grads = self._step_gradients(self._model(decoder_order=order), anchors,
-                                 'reconstruction', use_function)
+    grads = self._step_gradients(
+        self._model(decoder_order=order, cell=cell), anchors,
+        'reconstruction', use_function)
     self.assertWindow(grads, [[(6, 10), (8, 12)], [(20, 24), (2, 6)]])
 
   @parameterized.product(use_function=(False, True),
-                         unfed_input=('none', 'sampled'))
+                         unfed_input=('none', 'sampled'), cell=CELLS)
   def test_reconstruction_gradient_windows_with_unfed_steps(
-      self, use_function, unfed_input):
+      self, use_function, unfed_input, cell):
     # Unfed steps read nothing or the decoder's own samples (through its
     # own table): neither opens a path into the main LSTM.
     model = self._model(decoder_feed_rate=0.5,
-                        decoder_unfed_input=unfed_input)
+                        decoder_unfed_input=unfed_input, cell=cell)
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
     grads = self._step_gradients(model, anchors, 'reconstruction',
                                  use_function,
                                  feed_seed=tf.constant([1, 2], tf.int64))
     self.assertWindow(grads, [[(6, 10), (8, 12)], [(20, 24), (2, 6)]])
 
-  @parameterized.parameters(False, True)
-  def test_prediction_gradient_windows(self, use_function):
+  @parameterized.product(use_function=(False, True), cell=CELLS)
+  def test_prediction_gradient_windows(self, use_function, cell):
     # Outputs at positions a .. a+l-1 come from steps a-1 .. a+l-2.
     anchors = self._anchors([[6, 6], [6, 6]], [[3, 5], [18, 1]])
-    grads = self._step_gradients(self._model(), anchors, 'prediction',
-                                 use_function)
+    grads = self._step_gradients(self._model(cell=cell), anchors,
+                                 'prediction', use_function)
     self.assertWindow(grads, [[(2, 8), (4, 10)], [(17, 23), (0, 6)]])
 
-  def test_no_auxiliary_backpropagation_when_aux_bptt_is_zero(self):
-    model = self._model(aux_bptt=0)
+  @parameterized.parameters(*CELLS)
+  def test_no_auxiliary_backpropagation_when_aux_bptt_is_zero(self, cell):
+    model = self._model(aux_bptt=0, cell=cell)
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
     grads = self._step_gradients(model, anchors, 'reconstruction')
     np.testing.assert_array_equal(grads, 0.0)
@@ -212,15 +221,15 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue(all(np.abs(g).sum() > 0 for g in decoder_grads))
 
   @parameterized.product(use_function=(False, True),
-                         order=('forward', 'reverse'))
+                         order=('forward', 'reverse'), cell=CELLS)
   def test_shared_embedding_gets_only_the_segment_reads(self, use_function,
-                                                        order):
+                                                        order, cell):
     # No gradient through the main LSTM (aux_bptt 0): what reaches the
     # shared table are the decoder's own reads: every element of the
     # segment [a-l, a) but the one it reconstructs last, which is only
     # predicted (a-1 forward, a-l in reverse).
     model = self._model(aux_bptt=0, decoder_embedding='shared',
-                        decoder_order=order)
+                        decoder_order=order, cell=cell)
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
     grads = self._step_gradients(model, anchors, 'reconstruction',
                                  use_function)
@@ -229,25 +238,25 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
         [(a - self.L + skip_first, a - skip_last) for a in example]
         for example in ([10, 12], [24, 6])])
 
-  @parameterized.parameters('forward', 'reverse')
+  @parameterized.product(order=('forward', 'reverse'), cell=CELLS)
   def test_decoder_starts_from_the_right_anchor_of_the_right_example(
-      self, order):
-    model = self._model(decoder_embedding='shared', decoder_order=order)
+      self, order, cell):
+    model = self._model(decoder_embedding='shared', decoder_order=order,
+                        cell=cell)
     anchors = self._anchors([[10, 17], [24, 6]], [[1, 1], [1, 1]])
     scores = model.objectives(self.tokens, self.lengths, self.labels,
                               anchors)
     inputs = tf.transpose(self.tokens, [1, 0, 2])
-    project = model.encoder.projector()
+    core = model.encoder.core()
     for b, example_anchors in enumerate([[10, 17], [24, 6]]):
       losses = []
       for a in example_anchors:
-        state = unroll.final_states(model.encoder.cell, project, inputs,
-                                    tf.fill([2], a), None)
+        state = unroll.final_states(core, inputs, tf.fill([2], a), None)
         segment = inputs[a - self.L:a, b:b + 1]
         if order == 'reverse':
           segment = segment[::-1]
         losses.append(model.reconstructor(
-            (state[0][b:b + 1], state[1][b:b + 1]), segment,
+            tuple(part[b:b + 1] for part in state), segment,
             main_embedding=model.encoder.embedding)[0][0])
       self.assertAllClose(scores['reconstruction'][0][b], np.mean(losses),
                           atol=1e-5)

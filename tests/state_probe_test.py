@@ -22,8 +22,7 @@ class StateProbeTest(tf.test.TestCase):
     self.assertEqual(states.shape, (7, 2, 10))
     inputs = tf.transpose(tf.constant(tokens), [1, 0, 2])
     for i, position in enumerate([4, 12]):
-      h, c = unroll.final_states(model.encoder.cell,
-                                 model.encoder.projector(), inputs,
+      h, c = unroll.final_states(model.encoder.core(), inputs,
                                  tf.fill([7], position), None)
       self.assertAllClose(states[:, i], np.concatenate([h, c], -1),
                           atol=1e-5)

@@ -32,14 +32,18 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
                             ('r_lstm', 0.0, 'shared'), ('rp_lstm', 0.5, 'own'),
                             ('r_lstm', 0.5, 'own', 'sampled'),
                             ('r_lstm', 1.0, 'own', 'none', 'state'),
-                            ('lstm', 1.0, 'own', 'none', 'state'))
+                            ('lstm', 1.0, 'own', 'none', 'state'),
+                            *[(model, 0.5, 'own', 'sampled', 'state', 'gru')
+                              for model in configs.MODELS
+                              if model != 'transformer'])
   def test_train_step_changes_every_trainable_variable(
-      self, model, feed_rate, embedding, unfed_input='none', head_input='h'):
+      self, model, feed_rate, embedding, unfed_input='none', head_input='h',
+      cell='lstm'):
     config = testing.TINY_CONFIG.replace(model=model,
                                          decoder_feed_rate=feed_rate,
                                          decoder_embedding=embedding,
                                          decoder_unfed_input=unfed_input,
-                                         head_input=head_input)
+                                         head_input=head_input, cell=cell)
     trainer = train_lib.Trainer(config, self.workdir, self.data)
     before = _weights(trainer)
     logs = trainer.train(trainer.train_iterator(), 1)

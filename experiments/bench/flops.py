@@ -66,10 +66,10 @@ def phase_functions(trainer, batch_size):
   @tf.function
   def main_phase():
     with tf.GradientTape() as tape:
-      results = unroll.run_windows(encoder.cell, encoder.projector(), inputs,
-                                   windows, [False, False])
-      loss = tf.add_n([tf.reduce_sum(h) + tf.reduce_sum(c)
-                       for h, c in results])
+      results = unroll.run_windows(encoder.core(), inputs, windows,
+                                   [False, False])
+      loss = tf.add_n([tf.add_n([tf.reduce_sum(part) for part in state])
+                       for state in results])
     return tape.gradient(loss, encoder.trainable_variables)
 
   units, embed = config.lstm_units, config.embed_dim

@@ -6,7 +6,8 @@ scores (`segment_steps`) and how (`score`). The classifier runs every
 objective's window in one pass (`unroll.run_windows`) and never branches on
 what an objective is.
 
-The decoder itself is an LSTM stack (`num_layers` x `units`, layer by
+The decoder itself is a recurrent stack (`num_layers` x `units` of the
+classifier's cell, an LSTM or a GRU; layer by
 layer: each layer is one `unroll.scan` over the whole segment with its input
 matmul fused outside the loop) and a feed-forward head with a
 `vocab_size`-way softmax per channel. Subclasses own the bottom layer and
@@ -20,40 +21,37 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import heads, initializers, unroll
+from r_lstm import configs, heads, initializers, unroll
 from r_lstm import losses as losses_lib
 
 
-@dataclasses.dataclass(frozen=True)
-class DecoderOptions:
-  """The settings of the auxiliary decoders, named as the `Config` fields
-  they come from (see `configs.Config` for what each means)."""
-  aux_length: int = 600
-  aux_bptt: int = 300
-  decoder_units: int = 256
-  decoder_layers: int = 2
-  decoder_head_units: Tuple[int, ...] = (256, 256)
-  decoder_init: str = 'auto'
-  decoder_feed_rate: float = 1.0
-  decoder_unfed_input: str = 'none'
-  decoder_embedding: str = 'own'
-  decoder_order: str = 'forward'
+def _of(cls, options) -> 'DecoderOptions':
+  """From DecoderOptions, a mapping of its fields (a saved model config)
+  or any object with those attributes (a `Config`)."""
+  if isinstance(options, cls):
+    return options
+  get = (options.get if isinstance(options, dict)
+         else lambda name, default: getattr(options, name, default))
+  values = {field.name: get(field.name, field.default)
+            for field in dataclasses.fields(cls)}
+  return cls(**{name: tuple(value) if isinstance(value, list) else value
+                for name, value in values.items()})
 
-  @classmethod
-  def of(cls, options) -> 'DecoderOptions':
-    """From DecoderOptions, a mapping of its fields (a saved model config)
-    or any object with those attributes (a `Config`)."""
-    if isinstance(options, cls):
-      return options
-    get = (options.get if isinstance(options, dict)
-           else lambda name, default: getattr(options, name, default))
-    return cls(**{field.name: get(field.name, field.default)
-                  for field in dataclasses.fields(cls)})
 
-  def to_dict(self):
-    values = dataclasses.asdict(self)
-    values['decoder_head_units'] = list(self.decoder_head_units)
-    return values
+def _to_dict(self):
+  return {name: list(value) if isinstance(value, tuple) else value
+          for name, value in dataclasses.asdict(self).items()}
+
+
+# The settings of the auxiliary decoders: the `objectives` section of
+# `configs.Config`, field for field (see its help for what each means). A
+# new decoder option is a field of that section, read where it is used.
+DecoderOptions = dataclasses.make_dataclass(
+    'DecoderOptions',
+    [(field.name, field.type, dataclasses.field(default=field.default))
+     for field in configs.section_fields('objectives')],
+    frozen=True, namespace={'of': classmethod(_of), 'to_dict': _to_dict,
+                            '__module__': __name__})
 
 
 class Context(NamedTuple):
@@ -109,7 +107,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
   def __init__(self, vocab_size: int, channels: int, units: int,
                num_layers: int, head_units: Sequence[int],
                initialization: initializers.Initialization = initializers.KERAS,
-               aux_length: int = 600, **kwargs):
+               aux_length: int = 600, cell: str = 'lstm', **kwargs):
     super().__init__(**kwargs)
     self.vocab_size = vocab_size
     self.channels = channels
@@ -117,9 +115,10 @@ class AuxiliaryDecoder(keras.layers.Layer):
     self.num_layers = num_layers
     self.head_units = tuple(head_units)
     self.aux_length = aux_length
+    self.cell_kind = cell
     self.initialization = initializers.Initialization.of(initialization)
-    self.upper_cells = [unroll.LSTMCell(units, units, self.initialization,
-                                        name=f'lstm_{i + 1}')
+    self.upper_cells = [unroll.CELLS[cell](units, units, self.initialization,
+                                           name=f'{cell}_{i + 1}')
                         for i in range(num_layers - 1)]
     self.head = heads.feed_forward(head_units, channels * vocab_size, units,
                                    name='head',
@@ -128,9 +127,9 @@ class AuxiliaryDecoder(keras.layers.Layer):
   @classmethod
   def from_options(cls, options: DecoderOptions, vocab_size: int,
                    channels: int, embed_dim: int, main_units: int,
-                   initialization: initializers.Initialization
-                   ) -> 'AuxiliaryDecoder':
-    """The decoder a classifier with these sizes attaches."""
+                   initialization: initializers.Initialization,
+                   cell: str = 'lstm') -> 'AuxiliaryDecoder':
+    """The decoder a classifier with these sizes and this cell attaches."""
     raise NotImplementedError
 
   @classmethod
@@ -144,7 +143,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
             'channels': self.channels, 'units': self.units,
             'num_layers': self.num_layers, 'head_units': self.head_units,
             'initialization': self.initialization.to_dict(),
-            'aux_length': self.aux_length}
+            'aux_length': self.aux_length, 'cell': self.cell_kind}
 
   def anchor_range(self) -> Tuple[int, int]:
     """(low, margin): anchors of an example of length T lie in
@@ -171,7 +170,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
     state at its end, or with `reads_outputs` (state, outputs))."""
     raise NotImplementedError
 
-  def _logits(self, bottom_cell: unroll.LSTMCell, projected: tf.Tensor,
+  def _logits(self, bottom_cell: unroll.Core, projected: tf.Tensor,
               bottom_state: unroll.State) -> tf.Tensor:
     """Logits (L, N, C, V) from the bottom layer's projected inputs."""
     _, outputs = unroll.scan(bottom_cell, projected, bottom_state,

@@ -26,21 +26,21 @@ class PredictionDecoder(base.AuxiliaryDecoder):
   def __init__(self, vocab_size: int, channels: int, main_units: int,
                units: int, num_layers: int, head_units: Sequence[int],
                initialization: initializers.Initialization = initializers.KERAS,
-               aux_length: int = 600, **kwargs):
+               aux_length: int = 600, cell: str = 'lstm', **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     initialization, aux_length, **kwargs)
+                     initialization, aux_length, cell, **kwargs)
     self.main_units = main_units
-    self.bottom = unroll.LSTMCell(main_units, units, self.initialization,
-                                  name='lstm_0')
+    self.bottom = unroll.CELLS[cell](main_units, units, self.initialization,
+                                     name=f'{cell}_0')
     self.built = True
 
   @classmethod
   def from_options(cls, options, vocab_size, channels, embed_dim, main_units,
-                   initialization):
+                   initialization, cell='lstm'):
     del embed_dim  # It reads the main LSTM's outputs, not tokens.
     return cls(vocab_size, channels, main_units, options.decoder_units,
                options.decoder_layers, options.decoder_head_units,
-               initialization, aux_length=options.aux_length,
+               initialization, aux_length=options.aux_length, cell=cell,
                name=cls.attribute)
 
   @classmethod

@@ -51,9 +51,9 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
   otherwise (the paper's "C and D are optionally fed"). Full teacher forcing
   lets the decoder predict each pixel from its neighbours and ignore the
   anchor state; unfed steps can only be predicted from it. The bottom layer
-  starts from the main LSTM's (h, c) at the anchor: copied when the sizes
-  match and `init` is 'auto', else through learned linear maps (one for h,
-  one for c).
+  starts from the main state at the anchor (an LSTM's (h, c)): copied when
+  the sizes match and `init` is 'auto', else through learned linear maps
+  (one per state part).
   With `unfed_input='sampled'` an unfed step reads instead a sample of the
   decoder's own prediction of element j (scheduled sampling: the decoder
   learns to continue from its own mistakes, as it must at test time). That
@@ -74,9 +74,10 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                embedding: str = 'own', unfed_input: str = 'none',
                initialization: initializers.Initialization = initializers.KERAS,
                aux_length: int = 600, aux_bptt: int = 300,
-               feed_rate: float = 1.0, order: str = 'forward', **kwargs):
+               feed_rate: float = 1.0, order: str = 'forward',
+               cell: str = 'lstm', **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     initialization, aux_length, **kwargs)
+                     initialization, aux_length, cell, **kwargs)
     self.embed_dim = embed_dim
     self.main_units = main_units
     self.init = init
@@ -88,19 +89,19 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     self.bottom = encoders.TokenLSTM(vocab_size, channels, embed_dim, units,
                                      own_embedding=not self.shares_embedding,
                                      initialization=self.initialization,
-                                     name='lstm_0')
+                                     cell=cell, name=f'{cell}_0')
     self.init_maps = None
     if init == 'project' or main_units != units:
       self.init_maps = [self.initialization.make_dense(units, main_units,
                                                        name=f'init_{part}')
-                        for part in ('h', 'c')]
+                        for part in unroll.CELLS[cell].state_names]
       for dense in self.init_maps:
         dense.build((None, main_units))
     self.built = True
 
   @classmethod
   def from_options(cls, options, vocab_size, channels, embed_dim, main_units,
-                   initialization):
+                   initialization, cell='lstm'):
     return cls(vocab_size, channels, embed_dim, main_units,
                options.decoder_units, options.decoder_layers,
                options.decoder_head_units, options.decoder_init,
@@ -108,7 +109,7 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                initialization, aux_length=options.aux_length,
                aux_bptt=options.aux_bptt,
                feed_rate=options.decoder_feed_rate,
-               order=options.decoder_order, name=cls.attribute)
+               order=options.decoder_order, cell=cell, name=cls.attribute)
 
   @classmethod
   def main_window_steps(cls, options):
@@ -164,7 +165,8 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     """Scores the reconstruction of `segment`.
 
     Args:
-      anchor_state: main LSTM (h, c) at each row's anchor, (N, main_units).
+      anchor_state: the main state at each row's anchor (an LSTM's (h, c)),
+        each part (N, main_units).
       segment: (l, N, C) the l tokens before each anchor, time-major.
       feed: optional (l - 1, N) bool, whether step j reads element j (row 0
         is ignored: the first element is always read); None feeds all.
@@ -177,9 +179,9 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     Returns:
       (loss (N,), accuracy (N,), logits (l - 1, N, C, V)).
     """
-    h, c = anchor_state
+    state = tuple(anchor_state)
     if self.init_maps is not None:
-      h, c = self.init_maps[0](h), self.init_maps[1](c)
+      state = tuple(start(part) for start, part in zip(self.init_maps, state))
     if self.shares_embedding and main_embedding is None:
       raise ValueError('this decoder shares the main embedding: pass '
                        'main_embedding')
@@ -187,19 +189,20 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
         main_embedding if self.shares_embedding else None)
     projected = project(segment[:-1])
     if feed is None:
-      logits = self._logits(self.bottom.cell, projected, (h, c))
+      logits = self._logits(self.bottom.cell, projected, state)
     else:
       feed = tf.concat([tf.ones_like(feed[:1]), feed[1:]], axis=0)
       if self.samples_unfed:
         if sample_seed is None:
           raise ValueError('this decoder samples unfed steps: pass '
                            'sample_seed')
-        logits = self._sampled_logits(project, projected, feed, (h, c),
+        logits = self._sampled_logits(project, projected, feed, state,
                                       sample_seed)
       else:
         # An unfed step reads no input: its input projection is the bias.
         logits = self._logits(self.bottom.cell, tf.where(
-            feed[:, :, tf.newaxis], projected, self.bottom.cell.bias), (h, c))
+            feed[:, :, tf.newaxis], projected, self.bottom.cell.input_bias),
+                              state)
     return (*base.token_losses(logits, segment[1:]), logits)
 
   def _sampled_logits(self, project, projected: tf.Tensor, feed: tf.Tensor,
@@ -219,14 +222,14 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
       x = tf.where(feed[j][:, tf.newaxis], true_inputs.read(j), sampled)
       new_states = []
       for i, (cell, state) in enumerate(zip(cells, states)):
-        state = cell.step(x if i == 0 else cell.project(x), state)
+        state = tuple(cell.step(x if i == 0 else cell.project(x), state))
         new_states.append(state)
-        x = state[0]
+        x = cell.output(state)
       logits = tf.reshape(self.head(x), logits_shape)
       return j + 1, logits, new_states, outputs.write(j, logits)
 
-    states = [bottom_state] + [cell.zero_state(rows)
-                               for cell in self.upper_cells]
+    states = [tuple(bottom_state)] + [tuple(cell.zero_state(rows))
+                                      for cell in self.upper_cells]
     _, _, _, outputs = tf.while_loop(
         lambda j, *_: j < length, body,
         (tf.constant(0), tf.zeros(logits_shape), states,
