@@ -39,7 +39,7 @@ def usage_errors_exit(program: str):
       try:
         return main(argv)
       except UsageError as error:
-        print(f'{program}: error: {error}', file=sys.stderr)
+        print(f'{program}: error: {error.as_flags()}', file=sys.stderr)
         sys.exit(USAGE_EXIT_CODE)
       except NonFiniteError as error:
         print(f'{program}: error: {error}', file=sys.stderr)

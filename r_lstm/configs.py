@@ -537,21 +537,22 @@ def validate(config: Config) -> None:
   for field in dataclasses.fields(Config):
     value = getattr(config, field.name)
     if isinstance(value, float) and not math.isfinite(value):
-      raise UsageError(f'--{field.name} must be a finite number, got {value}')
+      raise UsageError(f'{field.name} must be a finite number, got {value}',
+                       fields=(field.name,))
   for name in ('seed', 'permutation_seed'):
     if not 0 <= getattr(config, name) <= MAX_SEED:
-      raise UsageError(f'--{name} must be in 0..{MAX_SEED}, got '
-                       f'{getattr(config, name)}')
+      raise UsageError(f'{name} must be in 0..{MAX_SEED}, got '
+                       f'{getattr(config, name)}', fields=(name,))
   for name, choices in CHOICES.items():
     if getattr(config, name) not in choices:
-      raise UsageError(f'unknown {name} {getattr(config, name)!r}; choose one '
-                       f'of {", ".join(choices)} (--{name})')
+      raise UsageError(f'unknown value {getattr(config, name)!r} for {name}; '
+                       f'choose one of {", ".join(choices)}', fields=(name,))
   for name in INIT_PART_FIELDS:
     value = getattr(config, name)
     if value is not None and value not in initializers.SCHEMES:
-      raise UsageError(f'unknown {name} {value!r}; choose one of '
-                       f'{", ".join(initializers.SCHEMES)} (--{name}), or '
-                       f'leave it unset to follow --init')
+      raise UsageError(f'unknown value {value!r} for {name}; choose one of '
+                       f'{", ".join(initializers.SCHEMES)}, or leave it unset '
+                       f'to follow init', fields=(name, 'init'))
   positive = ('embed_dim', 'lstm_units', 'batch_size',
               'num_anchors', 'decoder_units', 'decoder_layers',
               'eval_batch_size', 'train_steps', 'steps_per_loop',
@@ -560,50 +561,63 @@ def validate(config: Config) -> None:
               'transformer_ffn_units')
   for name in positive:
     if getattr(config, name) <= 0:
-      raise UsageError(f'--{name} must be a positive integer, got '
-                       f'{getattr(config, name)}')
+      raise UsageError(f'{name} must be a positive integer, got '
+                       f'{getattr(config, name)}', fields=(name,))
   for name in ('head_units', 'decoder_head_units'):
     if any(n <= 0 for n in getattr(config, name)):
-      raise UsageError(f'--{name} must be positive, got '
-                       f'{getattr(config, name)}')
+      raise UsageError(f'{name} must be positive, got '
+                       f'{getattr(config, name)}', fields=(name,))
   if config.transformer_units % config.transformer_heads:
-    raise UsageError(f'--transformer_units={config.transformer_units} must be '
-                     f'divisible by --transformer_heads='
-                     f'{config.transformer_heads}')
+    raise UsageError(f'transformer_units={config.transformer_units} must be '
+                     f'divisible by transformer_heads='
+                     f'{config.transformer_heads}',
+                     fields=('transformer_units', 'transformer_heads'))
   if config.model == 'transformer' and config.cell != 'lstm':
-    raise UsageError(f'--cell={config.cell} chooses a recurrent cell; the '
-                     f'transformer has none')
+    raise UsageError(f'cell={config.cell} chooses a recurrent cell; the '
+                     f'transformer has none',
+                     fields=('cell',))
   if config.aux_length < 2:
-    raise UsageError(f'--aux_length must be at least 2, got '
-                     f'{config.aux_length}')
+    raise UsageError(f'aux_length must be at least 2, got '
+                     f'{config.aux_length}',
+                     fields=('aux_length',))
   for name in ('bptt', 'aux_bptt', 'pretrain_steps', 'aux_weight'):
     if getattr(config, name) < 0:
-      raise UsageError(f'--{name} must be >= 0, got {getattr(config, name)}')
+      raise UsageError(f'{name} must be >= 0, got {getattr(config, name)}',
+                       fields=(name,))
   if config.pretrain_steps and not MODELS[config.model]:
-    raise UsageError(f'--pretrain_steps needs an auxiliary loss; model '
-                     f'{config.model} has none (use r_lstm, p_lstm, rp_lstm)')
+    raise UsageError(f'pretrain_steps needs an auxiliary loss; model '
+                     f'{config.model} has none (use r_lstm, p_lstm, rp_lstm)',
+                     fields=('pretrain_steps',))
   if config.max_length is not None and config.max_length <= 0:
-    raise UsageError(f'--max_length must be a positive integer, got '
-                     f'{config.max_length}')
+    raise UsageError(f'max_length must be a positive integer, got '
+                     f'{config.max_length}',
+                     fields=('max_length',))
   if config.image_size is not None and config.image_size <= 0:
-    raise UsageError(f'--image_size must be a positive integer, got '
-                     f'{config.image_size}')
+    raise UsageError(f'image_size must be a positive integer, got '
+                     f'{config.image_size}',
+                     fields=('image_size',))
   if not 0 <= config.decoder_feed_rate <= 1:
-    raise UsageError(f'--decoder_feed_rate must be in [0, 1], got '
-                     f'{config.decoder_feed_rate}')
+    raise UsageError(f'decoder_feed_rate must be in [0, 1], got '
+                     f'{config.decoder_feed_rate}',
+                     fields=('decoder_feed_rate',))
   if config.learning_rate <= 0:
-    raise UsageError(f'--learning_rate must be > 0, got '
-                     f'{config.learning_rate}')
+    raise UsageError(f'learning_rate must be > 0, got '
+                     f'{config.learning_rate}',
+                     fields=('learning_rate',))
   if config.adam_epsilon <= 0:
-    raise UsageError(f'--adam_epsilon must be > 0, got {config.adam_epsilon}')
+    raise UsageError(f'adam_epsilon must be > 0, got {config.adam_epsilon}',
+                     fields=('adam_epsilon',))
   if config.clip_norm < 0:
-    raise UsageError(f'--clip_norm must be >= 0, got {config.clip_norm}')
+    raise UsageError(f'clip_norm must be >= 0, got {config.clip_norm}',
+                     fields=('clip_norm',))
   if config.eval_every < 0:
-    raise UsageError(f'--eval_every must be >= 0, got {config.eval_every}')
+    raise UsageError(f'eval_every must be >= 0, got {config.eval_every}',
+                     fields=('eval_every',))
 
 
 def check_sequence_length(config: Config, max_length: int) -> None:
   """Raises UsageError when the data is too short for the auxiliary loss."""
   if MODELS[config.model] and config.aux_length >= max_length:
-    raise UsageError(f'--aux_length={config.aux_length} must be shorter than '
-                     f'the sequences of {config.dataset} ({max_length} steps)')
+    raise UsageError(f'aux_length={config.aux_length} must be shorter than '
+                     f'the sequences of {config.dataset} ({max_length} steps)',
+                     fields=('aux_length',))

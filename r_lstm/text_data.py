@@ -34,8 +34,9 @@ def find_directory(data_dir: Optional[str], name: str) -> str:
   """`data_dir` itself, or its `<name>_csv` subdirectory (the name the
   original archives unpack to), whichever holds train.csv."""
   if not data_dir:
-    raise UsageError(f'--dataset={name} reads CSV files from --data_dir; '
-                     f'pass the directory holding train.csv and test.csv')
+    raise UsageError(f'dataset={name} reads CSV files from data_dir; '
+                     f'pass the directory holding train.csv and test.csv',
+                     fields=('dataset', 'data_dir'))
   for directory in (data_dir, os.path.join(data_dir, f'{name}_csv')):
     if os.path.isfile(os.path.join(directory, SPLIT_FILES['train'])):
       return directory

@@ -77,8 +77,9 @@ def load_images(name: str, data_dir: Optional[str],
   image_key, label_key = image_and_label_keys(info)
   image_shape = info.features[image_key].shape
   if image_size is None and None in image_shape[:2]:
-    raise UsageError(f'{name} images vary in size; pass --image_size=S to '
-                     'read them as S x S pixels')
+    raise UsageError(f'{name} images vary in size; pass image_size=S to '
+                     'read them as S x S pixels',
+                     fields=('image_size',))
   available = set(info.splits.keys())
   # Mocked or freshly imported builders may list no splits; try 'test'.
   eval_split = next((s for s in EVAL_SPLITS if s in available), 'test')
@@ -102,7 +103,8 @@ def load_images(name: str, data_dir: Optional[str],
           'This program never downloads. Prepare it offline: python -m '
           f'r_lstm.import_arrays --name={name} --npz=ARRAYS.npz '
           '--data_dir=DIR, or copy a prepared TFDS directory from a machine '
-          'with network; then pass --data_dir=DIR') from None
+          'with network; then set data_dir=DIR',
+          fields=('data_dir',)) from None
     images, labels = [], []
     for image_batch, label_batch in tfds.as_numpy(
         dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE)

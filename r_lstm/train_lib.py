@@ -75,15 +75,17 @@ class Trainer:
     configs.check_sequence_length(config, data.max_length)
     replicas = self.strategy.num_replicas_in_sync
     if config.batch_size % replicas:
-      raise UsageError(f'--batch_size={config.batch_size} is not divisible by '
-                       f'the {replicas} replicas; use a multiple of {replicas}')
+      raise UsageError(f'batch_size={config.batch_size} is not divisible by '
+                       f'the {replicas} replicas; use a multiple of '
+                       f'{replicas}', fields=('batch_size',))
     keras.utils.set_random_seed(config.seed)
     with self.strategy.scope():
       self.model = build_model(config, data)
       self.optimizer = make_optimizer(config)
       self.optimizer.build(self.model.trainable_variables)
     self.recipe = steps.Recipe.from_config(config)
-    self.objectives = (steps.SUPERVISED,) + self.model.auxiliary_objectives
+    self.objective_names = ((steps.SUPERVISED,)
+                            + self.model.auxiliary_objectives)
     self.metrics = {name: keras.metrics.Mean(name=name)
                     for name in steps.objective_metric_names(self.model)
                     + ['loss/total', 'grad_norm']}
@@ -125,7 +127,8 @@ class Trainer:
         raise UsageError(
             f'{self.checkpoint_dir} holds checkpoint files ({strays}) but no '
             'complete checkpoint; not starting from scratch over them: move '
-            'them away to start anew, or use a new --workdir')
+            'them away to start anew, or use a new workdir',
+            fields=('workdir',))
       return False
     latest = complete[-1]
     try:
@@ -139,7 +142,8 @@ class Trainer:
           f'checkpoint {latest} cannot be restored into this model '
           f'({reason}); it is damaged or from another architecture. Move '
           f'{os.path.basename(latest)}.* out of {self.checkpoint_dir} to '
-          f'{fallback}, or use a new --workdir') from None
+          f'{fallback}, or use a new workdir',
+          fields=('workdir',)) from None
     self.optimizer.learning_rate = self.config.learning_rate
     self.saved_step = self.step
     return True
@@ -231,6 +235,12 @@ class Trainer:
       for name, value in logs.items():
         self.metrics[name].update_state(
             value if name == 'grad_norm' else value / count)
+
+  @property
+  def tracing_count(self) -> int:
+    """How many times the training loop was traced (benchmarks: one per
+    phase and shape)."""
+    return self._train_loop.experimental_get_tracing_count()
 
   def train(self, iterator, num_steps: int) -> Dict[str, float]:
     """Runs `num_steps` updates within one phase (fewer when a stop is
@@ -332,8 +342,9 @@ def load_run(config: Config, workdir: str,
     if changed:
       raise UsageError(
           f'{workdir} holds a run with another config ({"; ".join(changed)}); '
-          'rerun with its flags, use a new --workdir, or pass '
-          '--override_config to continue it with the new one')
+          'rerun with its flags, use a new workdir, or pass '
+          'override_config to continue it with the new one',
+          fields=('workdir', 'override_config'))
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = input_pipeline.load(config, workdir)

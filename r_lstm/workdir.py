@@ -56,41 +56,49 @@ def _check_path(workdir: str) -> str:
   """The absolute path of `workdir` after checking its name and that it is
   (or can become) a directory; UsageError otherwise."""
   if not workdir:
-    raise UsageError('--workdir is required: a directory for checkpoints, '
-                     'summaries and the run config')
+    raise UsageError('workdir is required: a directory for checkpoints, '
+                     'summaries and the run config',
+                     fields=('workdir',))
   path = os.path.abspath(workdir)
   name_max = os.pathconf('/', 'PC_NAME_MAX')
   for part in path.split(os.sep):
     if len(os.fsencode(part)) > name_max:
-      raise UsageError(f'--workdir: the name {part[:40]}... has '
+      raise UsageError(f'workdir: the name {part[:40]}... has '
                        f'{len(os.fsencode(part))} bytes; a file name may '
-                       f'have at most {name_max}')
+                       f'have at most {name_max}',
+                       fields=('workdir',))
   path_max = os.pathconf('/', 'PC_PATH_MAX')
   if len(os.fsencode(path)) + LONGEST_INSIDE + 1 > path_max:
-    raise UsageError(f'--workdir is {len(os.fsencode(path))} bytes long; '
+    raise UsageError(f'workdir is {len(os.fsencode(path))} bytes long; '
                      f'the files inside it would pass the {path_max}-byte '
-                     'path limit: use a shorter path')
+                     'path limit: use a shorter path',
+                     fields=('workdir',))
   try:
     os.stat(path)
   except (FileNotFoundError, NotADirectoryError):
     pass  # Made later; its nearest existing ancestor is checked below.
   except OSError as error:
     if error.errno == errno.ELOOP:
-      raise UsageError(f'--workdir={workdir} is a symbolic link loop') from None
-    raise UsageError(f'--workdir={workdir}: {_describe(error)}') from None
+      raise UsageError(f'workdir={workdir} is a symbolic link loop',
+                       fields=('workdir',)) from None
+    raise UsageError(f'workdir={workdir}: {_describe(error)}',
+                     fields=('workdir',)) from None
   if os.path.lexists(path) and not os.path.isdir(path):
     if os.path.islink(path) and not os.path.exists(path):
-      raise UsageError(f'--workdir={workdir} is a symbolic link to nothing')
-    raise UsageError(f'--workdir={workdir} is a file, not a directory; '
-                     'pass a new or existing directory')
+      raise UsageError(f'workdir={workdir} is a symbolic link to nothing',
+                       fields=('workdir',))
+    raise UsageError(f'workdir={workdir} is a file, not a directory; '
+                     'pass a new or existing directory',
+                     fields=('workdir',))
   # The nearest existing ancestor must be a directory: a run cannot be made
   # under a regular file.
   ancestor = path
   while not os.path.lexists(ancestor):
     ancestor = os.path.dirname(ancestor)
   if not os.path.isdir(ancestor):
-    raise UsageError(f'--workdir={workdir}: {ancestor} is a file, so no '
-                     'directory can be made under it')
+    raise UsageError(f'workdir={workdir}: {ancestor} is a file, so no '
+                     'directory can be made under it',
+                     fields=('workdir',))
   return path
 
 
@@ -108,7 +116,8 @@ def check_writable(workdir: str) -> None:
         not is_directory and not os.path.isfile(entry)):
       kind = 'a directory' if is_directory else 'a regular file'
       raise UsageError(f'{entry} must be {kind}; move it away or use a new '
-                       '--workdir')
+                       'workdir',
+                       fields=('workdir',))
     if not is_directory and not os.access(entry, os.W_OK):
       raise UsageError(f'{entry} is not writable')
   existing = path
@@ -123,9 +132,10 @@ def check_writable(workdir: str) -> None:
       with tempfile.TemporaryFile(dir=target):
         pass
     except OSError as error:
-      raise UsageError(f'--workdir={workdir}: cannot write in {target} '
+      raise UsageError(f'workdir={workdir}: cannot write in {target} '
                        f'({_describe(error)}); pass a writable '
-                       'directory') from None
+                       'directory',
+                       fields=('workdir',)) from None
 
 
 def check_readable(workdir: str) -> None:
@@ -151,22 +161,23 @@ def check_output_file(path: str, flag: str) -> None:
   write into them)."""
   absolute = os.path.abspath(path)
   if os.path.isdir(absolute):
-    raise UsageError(f'--{flag}={path} is a directory; pass a file path')
+    raise UsageError(f'{flag}={path} is a directory; pass a file path',
+                     fields=(flag,))
   parent = os.path.dirname(absolute)
   ancestor = parent
   while not os.path.lexists(ancestor):
     ancestor = os.path.dirname(ancestor)
   if not os.path.isdir(ancestor):
-    raise UsageError(f'--{flag}={path}: {ancestor} is a file')
+    raise UsageError(f'{flag}={path}: {ancestor} is a file', fields=(flag,))
   if os.path.isdir(parent) and is_run(parent):
-    raise UsageError(f'--{flag}={path} is inside the run directory {parent}; '
-                     'write reports elsewhere')
+    raise UsageError(f'{flag}={path} is inside the run directory {parent}; '
+                     'write reports elsewhere', fields=(flag,))
   try:
     with tempfile.TemporaryFile(dir=ancestor):
       pass
   except OSError as error:
-    raise UsageError(f'--{flag}={path}: cannot write in {ancestor} '
-                     f'({_describe(error)})') from None
+    raise UsageError(f'{flag}={path}: cannot write in {ancestor} '
+                     f'({_describe(error)})', fields=(flag,)) from None
 
 
 def current_umask() -> int:
@@ -229,7 +240,8 @@ class Lock:
       raise UsageError(
           f'{self.workdir} is being trained by another process (PID '
           f'{_recorded_pid(self.workdir)}); one workdir takes one trainer: '
-          'wait for it, stop it, or use another --workdir') from None
+          'wait for it, stop it, or use another workdir',
+          fields=('workdir',)) from None
     self._descriptor = descriptor
 
   def record_holder(self) -> None:

@@ -52,7 +52,7 @@ class FitTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(got, want, atol=1e-6, msg=want.path)
     self.assertIn('loss', history.history)
     self.assertIn('grad_norm', history.history)
-    for objective in trainer.objectives:
+    for objective in trainer.objective_names:
       for name in steps.metric_names(objective):
         self.assertIn(name, history.history)
 

@@ -236,8 +236,9 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(('init', 'jax'), ('init_dense', 'glorot'))
   def test_unknown_scheme_names_the_field(self, field, value):
-    with self.assertRaisesRegex(UsageError, f"--{field}"):
+    with self.assertRaisesRegex(UsageError, f"for {field};") as raised:
       configs.validate(configs.Config(**{field: value}))
+    self.assertIn(f'for --{field};', raised.exception.as_flags())
 
   def test_checkpoint_of_a_keras_run_restores_into_a_torch_model(self):
     """Schemes change starting values, never shapes or names: a run made

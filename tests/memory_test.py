@@ -27,20 +27,23 @@ class MemoryTest(tf.test.TestCase, parameterized.TestCase):
     config = configs.preset('mnist_r_lstm_t300')
     one = memory.update_terms(config, 784, 1, 256, 10)
     four = memory.update_terms(config.replace(num_anchors=4), 784, 1, 256, 10)
-    name = 'reconstruction (--batch_size x --num_anchors x --aux_length)'
+    name = 'reconstruction (batch_size x num_anchors x aux_length)'
     self.assertEqual(four[name], 4 * one[name])
-    self.assertEqual(four['supervised window (--batch_size x --bptt)'],
-                     one['supervised window (--batch_size x --bptt)'])
+    self.assertEqual(four['supervised window (batch_size x bptt)'],
+                     one['supervised window (batch_size x bptt)'])
 
   def test_refusal_names_the_largest_part(self):
     config = configs.preset('mnist_r_lstm_t300').replace(num_anchors=1000)
     with self.assertRaisesRegex(UsageError, 'largest part is the '
-                                'reconstruction .*--num_anchors'):
+                                'reconstruction .*num_anchors') as raised:
       memory.check(config, 784, 1, 256, 10, available=4 * GIB)
+    self.assertIn('(--batch_size x --num_anchors x --aux_length)',
+                  raised.exception.as_flags())
 
   def test_resize_refused_before_it_allocates(self):
-    with self.assertRaisesRegex(UsageError, '--image_size=4096'):
+    with self.assertRaisesRegex(UsageError, '^image_size=4096') as raised:
       memory.check_images(10000, 4096, 3, available=4 * GIB)
+    self.assertStartsWith(raised.exception.as_flags(), '--image_size=4096')
     memory.check_images(10000, 64, 3, available=4 * GIB)
 
 

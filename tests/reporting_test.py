@@ -48,12 +48,20 @@ class ReportingTest(tf.test.TestCase):
     # The first interval after a start may include tracing: no ETA yet.
     self.assertNotIn('ETA', first)
     self.assertStartsWith(second, 'train step 10/100 | loss/supervised 2.5')
-    self.assertIn('ETA', second)
+    self.assertIn(' | [##..................] 10% ETA ', second)
+    self.assertNotIn('[', test)
     self.assertIn('examples 37', test)
     self.assertEqual(event_tags(workdir, 'train'),
                      {'loss/supervised', 'accuracy', 'steps_per_sec'})
     # Evaluation rows share the tag names; a constant count is no curve.
     self.assertEqual(event_tags(workdir, 'eval'), {'accuracy', 'segments/x'})
+
+  def test_progress_bar(self):
+    self.assertEqual(reporting.progress_bar(0, 40), '[....................] 0%')
+    self.assertEqual(reporting.progress_bar(30, 40),
+                     '[###############.....] 75%')
+    self.assertEqual(reporting.progress_bar(40, 40),
+                     '[####################] 100%')
 
   def test_config_goes_to_tensorboard_as_text_and_hparams(self):
     workdir = os.path.join(self.create_tempdir().full_path, 'my_run')

@@ -54,8 +54,9 @@ class TfdsImagesTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_variable_size_images_need_image_size(self):
     with tfds.testing.mock_data(num_examples=2):
-      with self.assertRaisesRegex(errors.UsageError, '--image_size'):
+      with self.assertRaisesRegex(errors.UsageError, 'image_size') as raised:
         _load('stanford_dogs')
+      self.assertIn('--image_size', raised.exception.as_flags())
 
   def test_missing_data_names_the_directory_and_the_offline_fix(self):
     empty = self.create_tempdir().full_path

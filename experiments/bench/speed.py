@@ -139,7 +139,7 @@ def main(argv):
         iterator = trainer.train_iterator()
         row['ours_s'] = common.median_seconds(
             lambda: trainer.train(iterator, 1), FLAGS.repeats, FLAGS.warmup)
-        row['traces'] = trainer._train_loop.experimental_get_tracing_count()  # pylint: disable=protected-access
+        row['traces'] = trainer.tracing_count
         row['train_seq_per_s'] = batch_size / row['ours_s']
         if variant == 'lstm_t300':
           seconds = common.median_seconds(trainer.evaluate, 3, 1)

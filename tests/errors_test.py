@@ -1,0 +1,42 @@
+"""The library's errors name config fields; the command line, flags."""
+
+from absl.testing import parameterized
+import tensorflow as tf
+
+from r_lstm import configs
+from r_lstm.errors import UsageError
+
+
+class UsageErrorTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_as_flags_renders_only_the_named_fields_as_whole_words(self):
+    error = UsageError('bptt=-1 and seed; permutation_seed, seeds, x.seed, '
+                       '(seed) workdir=/a/workdir, workdir/b, seed.npy',
+                       fields=('bptt', 'seed', 'workdir'))
+    self.assertEqual(error.as_flags(), '--bptt=-1 and --seed; '
+                     'permutation_seed, seeds, x.seed, (--seed) '
+                     '--workdir=/a/workdir, workdir/b, seed.npy')
+
+  def test_survives_pickling(self):
+    import pickle  # pylint: disable=g-import-not-at-top
+    error = pickle.loads(pickle.dumps(UsageError('bptt < 0', ('bptt',))))
+    self.assertEqual(error.as_flags(), '--bptt < 0')
+
+  @parameterized.parameters(
+      ('bptt', -1, 'bptt must be >= 0'),
+      ('model', 'gru', "unknown value 'gru' for model"),
+      ('learning_rate', 0.0, 'learning_rate must be > 0'),
+      ('seed', -2, 'seed must be in'),
+      ('aux_length', 1, 'aux_length must be at least 2'),
+      ('batch_size', 0, 'batch_size must be a positive integer'))
+  def test_validate_names_the_field_and_the_cli_the_flag(self, field, value,
+                                                        message):
+    with self.assertRaises(UsageError) as raised:
+      configs.validate(configs.Config(**{field: value}))
+    self.assertStartsWith(str(raised.exception), message)
+    self.assertNotIn('--', str(raised.exception))
+    self.assertIn(f'--{field}', raised.exception.as_flags())
+
+
+if __name__ == '__main__':
+  tf.test.main()
