@@ -1,11 +1,12 @@
-"""Time-major LSTM unroll with exact truncated-backpropagation windows.
+"""Time-major recurrent unroll with exact truncated-backpropagation windows.
 
 This module owns the truncation rule of the whole project. A loss may
-backpropagate into the LSTM only through a *window* of steps [start, end) of
-one example. Windows are realised in two passes:
+backpropagate into the recurrent network only through a *window* of steps
+[start, end) of one example. Windows are realised in two passes:
 
-1. `capture_states` runs the LSTM over the sequence once, with no gradient,
-   and records the carried state (h, c) of each example at every requested
+1. `capture_states` runs the network over the sequence once, with no
+   gradient, and records the carried state (an LSTM's (h, c)) of each
+   example at every requested
    window start. Its results are wrapped in `tf.stop_gradient`, so no
    backward pass ever enters this loop and its activations are not kept.
 2. `run_window` re-runs each window from its captured state, under the tape,
@@ -17,7 +18,7 @@ and the auxiliary windows of every anchor) with a single capture pass.
 
 Cutting the *carried state* is what truncates backpropagation; a
 `tf.stop_gradient` on the outputs alone would not (the gradient would still
-reach every earlier step through (h, c)). Because each window restarts from
+reach every earlier step through the state). Because each window restarts from
 its own captured state, the rule is exact even when windows of one example
 overlap, and backward memory grows with the window length, not with the
 sequence length.
