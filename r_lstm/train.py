@@ -14,7 +14,7 @@ from typing import Optional
 from absl import app
 from absl import flags
 
-from r_lstm import cli, configs, errors, train_lib
+from r_lstm import cli, configs, errors, flag_docs, train_lib
 from r_lstm import workdir as workdir_lib
 
 _DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
@@ -45,7 +45,7 @@ def _define_config_flags():
     if kind is typing.Union:  # Optional[X] -> X
       kind = typing.get_args(field.type)[0]
     _DEFINE_BY_TYPE[kind](
-        field.name, None, configs.flag_help(field),
+        field.name, None, flag_docs.flag_help(field),
         module_name=f'r_lstm.train, {field.metadata["section"]} section')
     flags.declare_key_flag(field.name)
 

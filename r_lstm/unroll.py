@@ -63,18 +63,17 @@ class Core(Protocol):
     """What a step emits: (N, units)."""
 
 
-@keras.saving.register_keras_serializable(package='r_lstm')
-class LSTMCell(keras.layers.Layer):
-  """An LSTM cell with Keras' gate layout (i, f, c, o); its state is (h, c).
-
-  The weights have the same shapes and meaning as `keras.layers.LSTM`'s
-  (kernel, recurrent_kernel, bias), so weights can be copied between the
-  two. The input matmul is separate from the recurrent step (`project` vs
-  `step`) so that a whole window of inputs is projected in one matmul (or one
-  table gather) outside the sequential loop. `initialization` chooses the
-  starting distributions (Keras' by default; see `r_lstm.initializers`).
+class RecurrentCell(keras.layers.Layer):
+  """What `LSTMCell` and `GRUCell` share: a kernel (input_dim, gates * u),
+  a recurrent kernel (u, gates * u) and a bias; the input matmul separate
+  from the recurrent step (`project` vs `step`) so that a whole window of
+  inputs is projected in one matmul (or one table gather) outside the
+  sequential loop; a zero state of one (N, u) part per `state_names`; and h
+  as the output. `initialization` chooses the starting distributions
+  (Keras' by default; see `r_lstm.initializers`).
   """
-  state_names = ('h', 'c')
+  state_names: Tuple[str, ...] = ()
+  gates = 0  # Gate blocks of `units` columns in the kernels.
 
   def __init__(self, input_dim: int, units: int,
                initialization: initializers.Initialization = initializers.KERAS,
@@ -83,16 +82,28 @@ class LSTMCell(keras.layers.Layer):
     self.input_dim = input_dim
     self.units = units
     self.initialization = initializers.Initialization.of(initialization)
-    kernel, recurrent, bias = self.initialization.lstm_initializers(
-        input_dim, units)
+    kernel, recurrent, bias = self._initializers(input_dim, units)
     self.kernel = self.add_weight(
-        shape=(input_dim, 4 * units), initializer=kernel, name='kernel')
+        shape=(input_dim, self.gates * units), initializer=kernel,
+        name='kernel')
     self.recurrent_kernel = self.add_weight(
-        shape=(units, 4 * units), initializer=recurrent,
+        shape=(units, self.gates * units), initializer=recurrent,
         name='recurrent_kernel')
     self.bias = self.add_weight(
-        shape=(4 * units,), initializer=bias, name='bias')
+        shape=self._bias_shape(units), initializer=bias, name='bias')
     self.built = True
+
+  def _initializers(self, input_dim: int, units: int):
+    """(kernel, recurrent kernel, bias) initializers."""
+    raise NotImplementedError
+
+  def _bias_shape(self, units: int) -> Tuple[int, ...]:
+    raise NotImplementedError
+
+  @property
+  def input_bias(self) -> tf.Tensor:
+    """The bias of the input projection: a step that reads nothing."""
+    raise NotImplementedError
 
   def get_config(self):
     return {**super().get_config(), 'input_dim': self.input_dim,
@@ -100,8 +111,37 @@ class LSTMCell(keras.layers.Layer):
             'initialization': self.initialization.to_dict()}
 
   def project(self, inputs: tf.Tensor) -> tf.Tensor:
-    """Input half of the gate pre-activations, bias included."""
-    return tf.matmul(inputs, self.kernel) + self.bias
+    """Input half of the gate pre-activations, the input bias included."""
+    return tf.matmul(inputs, self.kernel) + self.input_bias
+
+  def zero_state(self, batch_size) -> State:
+    return tuple(tf.zeros([batch_size, self.units])
+                 for _ in self.state_names)
+
+  def output(self, state: State) -> tf.Tensor:
+    return state[0]
+
+
+@keras.saving.register_keras_serializable(package='r_lstm')
+class LSTMCell(RecurrentCell):
+  """An LSTM cell with Keras' gate layout (i, f, c, o); its state is (h, c).
+
+  The weights have the same shapes and meaning as `keras.layers.LSTM`'s
+  (kernel, recurrent_kernel, bias), so weights can be copied between the
+  two.
+  """
+  state_names = ('h', 'c')
+  gates = 4
+
+  def _initializers(self, input_dim, units):
+    return self.initialization.lstm_initializers(input_dim, units)
+
+  def _bias_shape(self, units):
+    return (4 * units,)
+
+  @property
+  def input_bias(self) -> tf.Tensor:
+    return self.bias
 
   def step(self, projected: tf.Tensor, state: State) -> State:
     """One recurrent step from projected inputs (B, 4 * units)."""
@@ -112,56 +152,28 @@ class LSTMCell(keras.layers.Layer):
     h = tf.sigmoid(o) * tf.tanh(c)
     return h, c
 
-  def zero_state(self, batch_size) -> State:
-    zeros = tf.zeros([batch_size, self.units])
-    return zeros, zeros
-
-  def output(self, state: State) -> tf.Tensor:
-    return state[0]
-
-  @property
-  def input_bias(self) -> tf.Tensor:
-    """The input projection of a step that reads nothing."""
-    return self.bias
-
 
 @keras.saving.register_keras_serializable(package='r_lstm')
-class GRUCell(keras.layers.Layer):
+class GRUCell(RecurrentCell):
   """A GRU cell with Keras' layout: gates (z, r, h), the reset gate applied
   after the recurrent matmul (`keras.layers.GRU(reset_after=True)`, which is
   also PyTorch's `nn.GRU`), bias (2, 3 * units): input and recurrent.
 
-  Same interface as `LSTMCell`; its state is (h,). The weights can be
-  copied to and from `keras.layers.GRU`.
+  Its state is (h,). The weights can be copied to and from
+  `keras.layers.GRU`.
   """
   state_names = ('h',)
+  gates = 3
 
-  def __init__(self, input_dim: int, units: int,
-               initialization: initializers.Initialization = initializers.KERAS,
-               **kwargs):
-    super().__init__(**kwargs)
-    self.input_dim = input_dim
-    self.units = units
-    self.initialization = initializers.Initialization.of(initialization)
-    kernel, recurrent, bias = self.initialization.gru_initializers(
-        input_dim, units)
-    self.kernel = self.add_weight(
-        shape=(input_dim, 3 * units), initializer=kernel, name='kernel')
-    self.recurrent_kernel = self.add_weight(
-        shape=(units, 3 * units), initializer=recurrent,
-        name='recurrent_kernel')
-    self.bias = self.add_weight(
-        shape=(2, 3 * units), initializer=bias, name='bias')
-    self.built = True
+  def _initializers(self, input_dim, units):
+    return self.initialization.gru_initializers(input_dim, units)
 
-  def get_config(self):
-    return {**super().get_config(), 'input_dim': self.input_dim,
-            'units': self.units,
-            'initialization': self.initialization.to_dict()}
+  def _bias_shape(self, units):
+    return (2, 3 * units)
 
-  def project(self, inputs: tf.Tensor) -> tf.Tensor:
-    """Input half of the gate pre-activations, input bias included."""
-    return tf.matmul(inputs, self.kernel) + self.bias[0]
+  @property
+  def input_bias(self) -> tf.Tensor:
+    return self.bias[0]
 
   def step(self, projected: tf.Tensor, state: State) -> State:
     """One recurrent step from projected inputs (B, 3 * units)."""
@@ -173,16 +185,6 @@ class GRUCell(keras.layers.Layer):
     r = tf.sigmoid(x_r + h_r)
     candidate = tf.tanh(x_h + r * h_h)
     return (z * h + (1 - z) * candidate,)
-
-  def zero_state(self, batch_size) -> State:
-    return (tf.zeros([batch_size, self.units]),)
-
-  def output(self, state: State) -> tf.Tensor:
-    return state[0]
-
-  @property
-  def input_bias(self) -> tf.Tensor:
-    return self.bias[0]
 
 
 # --cell -> the recurrent cell of the encoder and the decoders.

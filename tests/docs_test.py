@@ -5,11 +5,11 @@ import os
 
 import tensorflow as tf
 
-from r_lstm import configs
+from r_lstm import configs, flag_docs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REGENERATE = ('python -c "from r_lstm import configs; '
-              'print(configs.flags_markdown(), end=\'\')" > docs/FLAGS.md')
+REGENERATE = ('python -c "from r_lstm import flag_docs; '
+              'print(flag_docs.flags_markdown(), end=\'\')" > docs/FLAGS.md')
 
 
 def read(name):
@@ -20,12 +20,12 @@ def read(name):
 class FlagDocsTest(tf.test.TestCase):
 
   def test_flags_md_is_generated_from_the_config(self):
-    self.assertEqual(read('docs/FLAGS.md'), configs.flags_markdown(),
+    self.assertEqual(read('docs/FLAGS.md'), flag_docs.flags_markdown(),
                      msg=f'docs/FLAGS.md is stale: {REGENERATE}')
 
   def test_readme_holds_the_sections_table(self):
-    self.assertIn(configs.sections_markdown(), read('README.md'),
-                  msg='README.md: paste configs.sections_markdown()')
+    self.assertIn(flag_docs.sections_markdown(), read('README.md'),
+                  msg='README.md: paste flag_docs.sections_markdown()')
 
   def test_every_field_has_a_section_and_help(self):
     for field in dataclasses.fields(configs.Config):

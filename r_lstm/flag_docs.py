@@ -1,0 +1,63 @@
+"""The config's flags in words: their help and the docs' tables, from the
+`configs.Config` fields' metadata (the one place each flag is described)."""
+
+import dataclasses
+
+from r_lstm import configs
+
+
+def _flag_default(field: dataclasses.Field) -> str:
+  """The value a run gets without the flag, as a flag would write it."""
+  if field.name in configs.INIT_PART_FIELDS:
+    return '--init'
+  if isinstance(field.default, tuple):
+    return ','.join(str(n) for n in field.default)
+  if field.default is None:
+    return 'unset'
+  if isinstance(field.default, bool):
+    return str(field.default).lower()
+  return str(field.default)
+
+
+def flag_help(field: dataclasses.Field) -> str:
+  """A field's flag help: its meaning, choices and default."""
+  text = field.metadata['help']
+  if field.metadata['choices']:
+    text += f' <{"|".join(field.metadata["choices"])}>'
+  return f'{text} (default: {_flag_default(field)})'
+
+
+def flags_markdown() -> str:
+  """docs/FLAGS.md: every config flag by section, from the fields'
+  metadata."""
+  lines = ['# Flags of `python -m r_lstm.train`', '',
+           'Generated from the metadata of `r_lstm.configs.Config` '
+           '(`tests/docs_test.py` keeps it in sync; regenerate with '
+           '`python -c "from r_lstm import flag_docs; '
+           'print(flag_docs.flags_markdown(), end=\'\')" > docs/FLAGS.md`). '
+           'The defaults are the `default` preset\'s; a preset sets its own '
+           '(`--preset`), and every flag given overrides it. '
+           '`--workdir`, `--preset` and `--override_config` are described '
+           'in the README.', '']
+  for section in configs.SECTIONS:
+    lines += [f'## {section}', '', '| flag | default | meaning |',
+              '|---|---|---|']
+    for field in configs.section_fields(section):
+      meaning = field.metadata['help'].replace('|', '\\|')
+      if field.metadata['choices']:
+        meaning += ' Choices: ' + ', '.join(
+            f'`{choice}`' for choice in field.metadata['choices']) + '.'
+      lines.append(f'| `--{field.name}` | `{_flag_default(field)}` | '
+                   f'{meaning} |')
+    lines.append('')
+  return '\n'.join(lines)
+
+
+def sections_markdown() -> str:
+  """The README's table: each section and its flags (docs/FLAGS.md has
+  their meanings)."""
+  lines = ['| section | flags |', '|---|---|']
+  for section in configs.SECTIONS:
+    names = ', '.join(f'`--{field.name}`' for field in configs.section_fields(section))
+    lines.append(f'| [{section}](docs/FLAGS.md#{section}) | {names} |')
+  return '\n'.join(lines)
