@@ -29,12 +29,12 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  trainer, _ = evaluate.evaluate_workdir(FLAGS.workdir)
-  model = trainer.model
+  run, _ = evaluate.evaluate_workdir(FLAGS.workdir)
+  model = run.model
   decoder = model.reconstructor
   if decoder is None:
     raise app.UsageError(f'{FLAGS.workdir} has no reconstruction decoder')
-  split = trainer.data.test
+  split = run.data.test
   inputs = tf.transpose(tf.constant(split.tokens[:FLAGS.examples]), [1, 0, 2])
   rows = inputs.shape[1]
   length = decoder.aux_length

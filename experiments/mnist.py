@@ -20,7 +20,7 @@ from absl import app
 from absl import flags
 
 from experiments import multiseed
-from r_lstm import configs, reporting, train_lib
+from r_lstm import configs, summaries, train_lib
 
 # Newest element first, decoder fed only the first element: the r-LSTM
 # decoder the later variants build on (docs/EXPERIMENTS.md, "What the
@@ -137,7 +137,7 @@ FLAGS = flags.FLAGS
 
 
 def read_metrics(workdir):
-  with open(os.path.join(workdir, reporting.METRICS_FILE)) as f:
+  with open(os.path.join(workdir, summaries.METRICS_FILE)) as f:
     return [json.loads(line) for line in f]
 
 
@@ -160,7 +160,7 @@ def main(argv):
     raise app.UsageError(f'unknown variants {sorted(unknown)}; '
                          f'{FLAGS.experiment} has {", ".join(variants)}')
   seeds = [int(seed) for seed in FLAGS.seeds] if FLAGS.seeds else [FLAGS.seed]
-  summaries = []
+  rows = []
   for name, settings in variants.items():
     if FLAGS.variants and name not in FLAGS.variants:
       continue
@@ -177,19 +177,19 @@ def main(argv):
         workdir = os.path.join(workdir, f'seed_{seed}')
       start = time.monotonic()
       train_lib.train_and_evaluate(config, workdir)
-      summaries.append(summarize(name if not FLAGS.seeds
-                                 else f'{name} seed {seed}', workdir,
-                                 time.monotonic() - start))
+      rows.append(summarize(name if not FLAGS.seeds
+                            else f'{name} seed {seed}', workdir,
+                            time.monotonic() - start))
       workdirs.append(workdir)
     if FLAGS.seeds:
       print(multiseed.write_summary(workdirs, os.path.join(root, name), name))
   with open(os.path.join(root, 'summary.json'), 'w') as f:
-    json.dump(summaries, f, indent=2)
-  steps = sorted({s for row in summaries for s in row['test_accuracy_by_step']})
+    json.dump(rows, f, indent=2)
+  steps = sorted({s for row in rows for s in row['test_accuracy_by_step']})
   print('| variant | ' + ' | '.join(f'test acc @{s}' for s in steps)
         + ' | s/update | wall time (s) |')
   print('|---' * (len(steps) + 3) + '|')
-  for row in summaries:
+  for row in rows:
     accuracies = [row['test_accuracy_by_step'].get(s) for s in steps]
     print(f"| {row['variant']} | "
           + ' | '.join('' if a is None else f'{a:.4f}' for a in accuracies)

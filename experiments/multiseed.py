@@ -22,11 +22,11 @@ import statistics
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from r_lstm import reporting
+from r_lstm import summaries
 
 
 def read_metrics(workdir: str) -> List[dict]:
-  with open(os.path.join(workdir, reporting.METRICS_FILE)) as f:
+  with open(os.path.join(workdir, summaries.METRICS_FILE)) as f:
     return [json.loads(line) for line in f if line.strip()]
 
 
@@ -147,7 +147,7 @@ def variants_under(root: str, seeds: Optional[Sequence[int]] = None
         (os.path.join(root, variant, d)
          for d in os.listdir(os.path.join(root, variant))
          if d.startswith('seed_') and os.path.exists(
-             os.path.join(root, variant, d, reporting.METRICS_FILE))),
+             os.path.join(root, variant, d, summaries.METRICS_FILE))),
         key=lambda w: int(w.rsplit('_', 1)[1]))
     if seeds is not None:
       runs = [w for w in runs if int(w.rsplit('_', 1)[1]) in seeds]
@@ -192,7 +192,7 @@ def main(argv: Sequence[str]) -> int:
         os.path.normpath(roots[0])), seeds))
     return 0
   missing = [w for w in workdirs
-             if not os.path.exists(os.path.join(w, reporting.METRICS_FILE))]
+             if not os.path.exists(os.path.join(w, summaries.METRICS_FILE))]
   if not output or not workdirs or missing:
     print('usage: python -m experiments.multiseed --output=PREFIX '
           '[--name=NAME] WORKDIR...' + (f'\nno metrics in {missing}'

@@ -82,12 +82,12 @@ def ridge_probe_accuracy(train_x, train_y, test_x, test_y, num_classes: int,
   return float(np.mean(predicted == test_y))
 
 
-def probe(trainer, positions, train_examples, test_examples, ridge, chunk,
+def probe(run, positions, train_examples, test_examples, ridge, chunk,
           read='state'):
   """{position: probe accuracy} for a Trainer's model and data."""
-  data = trainer.data
+  data = run.data
   train, test = (
-      read_part(states_at(trainer.model, split.tokens[:examples], positions,
+      read_part(states_at(run.model, split.tokens[:examples], positions,
                           chunk), read)
       for split, examples in ((data.train, train_examples),
                               (data.test, test_examples)))
@@ -130,18 +130,18 @@ def main(argv):
       print(f'| [{start}, {end}) | {accuracy:.4f} |')
     return
   if FLAGS.untrained:
-    trainer = train_lib.load_run(saved_config(FLAGS.workdir), FLAGS.workdir)
-    results = trainer.evaluate()
+    run = train_lib.load_run(saved_config(FLAGS.workdir), FLAGS.workdir)
+    results = run.evaluate()
   else:
-    trainer, results = evaluate.evaluate_workdir(FLAGS.workdir)
-  if trainer.config.model == 'transformer':
+    run, results = evaluate.evaluate_workdir(FLAGS.workdir)
+  if run.config.model == 'transformer':
     raise app.UsageError('the Transformer has no recurrent state to probe')
   positions = [int(p) for p in FLAGS.positions]
-  accuracies = probe(trainer, positions, FLAGS.train_examples,
+  accuracies = probe(run, positions, FLAGS.train_examples,
                      FLAGS.test_examples, FLAGS.ridge, FLAGS.chunk,
                      FLAGS.read)
   part = '(h, c)' if FLAGS.read == 'state' else 'h'
-  print(f'step {trainer.step}: classifier accuracy {results["accuracy"]:.4f}; '
+  print(f'step {run.step}: classifier accuracy {results["accuracy"]:.4f}; '
         f'linear probe accuracy of {part} after step')
   print('| ' + ' | '.join(str(p) for p in positions) + ' |')
   print('|---' * len(positions) + '|')

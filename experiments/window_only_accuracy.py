@@ -22,15 +22,15 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  trainer, results = evaluate.evaluate_workdir(FLAGS.workdir)
-  test = trainer.data.test
+  run, results = evaluate.evaluate_workdir(FLAGS.workdir)
+  test = run.data.test
   tokens = test.tokens.copy()
   for row, length in enumerate(test.lengths):
     tokens[row, :max(length - FLAGS.keep, 0)] = 0
-  trainer.data = dataclasses.replace(
-      trainer.data, test=dataclasses.replace(test, tokens=tokens))
-  blanked = trainer.evaluate()
-  print(f'step {trainer.step}: {trainer.data.test_split_name} accuracy '
+  run.evaluator.data = dataclasses.replace(
+      run.data, test=dataclasses.replace(test, tokens=tokens))
+  blanked = run.evaluate()
+  print(f'step {run.step}: {run.data.test_split_name} accuracy '
         f'{results["accuracy"]:.4f}; with all but the last {FLAGS.keep} '
         f'steps blanked {blanked["accuracy"]:.4f}')
 

@@ -2,7 +2,8 @@
 
 The Python API (README, "Python API"): the functions the command line
 runs. `preset`/`Config` make a run's config, `train_and_evaluate` trains it
-in a workdir, `load_trained` restores a workdir's latest checkpoint,
+in a workdir, `load_trained` restores a workdir's latest checkpoint
+as a `Run` (its `Trainer`, `Evaluator` and checkpoints),
 `export_workdir` writes it out (`r_lstm.export`), and
 `build_model(config, load_data(config))` gives an untrained Keras model,
 which `compile(optimizer, recipe=Recipe.from_config(config))` and `fit` on
@@ -23,8 +24,9 @@ _API = {
     'train_dataset': ('input_pipeline', 'train_dataset'),
     'load_data': ('input_pipeline', 'load'),
     'SequenceClassifier': ('models', 'SequenceClassifier'),
-    'Recipe': ('steps', 'Recipe'), 'Trainer': ('train_lib', 'Trainer'),
-    'build_model': ('train_lib', 'build_model'),
+    'Recipe': ('steps', 'Recipe'), 'Trainer': ('trainer', 'Trainer'),
+    'Evaluator': ('evaluator', 'Evaluator'), 'Run': ('train_lib', 'Run'),
+    'build_model': ('trainer', 'build_model'),
     'load_trained': ('train_lib', 'load_trained'),
     'train_and_evaluate': ('train_lib', 'train_and_evaluate'),
 }

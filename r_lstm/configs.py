@@ -37,7 +37,7 @@ DECODER_EMBEDDINGS = ('shared', 'own')
 # section has one consumer: data -> input_pipeline, encoder -> the
 # classifier, anchors -> steps.Recipe, objectives -> the auxiliary decoders
 # (objectives.base.DecoderOptions), initialization -> initializers,
-# transformer -> the baseline, optimizer -> train_lib.make_optimizer,
+# transformer -> the baseline, optimizer -> trainer.make_optimizer,
 # schedule and run -> the training loop.
 SECTIONS = ('data', 'encoder', 'anchors', 'objectives', 'initialization',
             'transformer', 'optimizer', 'schedule', 'run')

@@ -18,17 +18,17 @@ def evaluate_workdir(workdir: str):
 
   Reads only: a run in progress or a read-only directory can be scored.
   """
-  trainer = train_lib.load_trained(workdir)
-  return trainer, trainer.evaluate()
+  run = train_lib.load_trained(workdir)
+  return run, run.evaluate()
 
 
 @cli.usage_errors_exit('r_lstm.evaluate')
 def main(argv):
   del argv
-  trainer, results = evaluate_workdir(FLAGS.workdir)
-  print(f'step {trainer.step}: {trainer.data.test_split_name} accuracy '
+  run, results = evaluate_workdir(FLAGS.workdir)
+  print(f'step {run.step}: {run.data.test_split_name} accuracy '
         f'{results["accuracy"]:.4f} loss {results["loss"]:.4f} over '
-        f'{int(results["examples"])} examples of {trainer.config.dataset}')
+        f'{int(results["examples"])} examples of {run.config.dataset}')
 
 
 if __name__ == '__main__':

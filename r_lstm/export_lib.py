@@ -64,9 +64,9 @@ def export_model(model: keras.Model, config: configs.Config, channels: int,
 def export_workdir(workdir: str, output: str) -> int:
   """Exports the latest checkpoint of the run in `workdir`; its step."""
   _check_new_directory(output)
-  trainer = train_lib.load_trained(workdir)
-  export_model(trainer.model, trainer.config, trainer.data.channels, output)
-  return trainer.step
+  run = train_lib.load_trained(workdir)
+  export_model(run.model, run.config, run.data.channels, output)
+  return run.step
 
 
 def load_config(export_dir: str) -> configs.Config:

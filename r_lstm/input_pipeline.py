@@ -340,6 +340,17 @@ def _as_dataset(split: Split) -> tf.data.Dataset:
       (split.tokens, split.lengths, split.labels))
 
 
+def _int32_tokens(tokens, lengths, labels):
+  """Batches hand the model int32 tokens (the serving signature's type).
+
+  The splits stay uint8 in memory; cast per batch, the model's graph holds
+  no uint8 op, which oneDNN runs only with AVX-512 (and says so in an
+  error line at the first update) and Grappler would otherwise create by
+  moving the model's cast after its transpose.
+  """
+  return tf.cast(tokens, tf.int32), lengths, labels
+
+
 def train_dataset(split: Split, batch_size: int, seed: int,
                   skip_batches: int = 0) -> tf.data.Dataset:
   """Endless shuffled batches; the order is a function of `seed` alone.
@@ -352,6 +363,7 @@ def train_dataset(split: Split, batch_size: int, seed: int,
           .repeat()
           .batch(batch_size, drop_remainder=True)
           .skip(skip_batches)
+          .map(_int32_tokens)
           .prefetch(tf.data.AUTOTUNE))
 
 
@@ -364,4 +376,5 @@ def fit_dataset(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 def eval_dataset(split: Split, batch_size: int) -> tf.data.Dataset:
   """One pass over every example, the last partial batch included."""
-  return _as_dataset(split).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+  return (_as_dataset(split).batch(batch_size).map(_int32_tokens)
+          .prefetch(tf.data.AUTOTUNE))

@@ -25,6 +25,18 @@ class _Objective(NamedTuple):
   steps: Optional[tf.Tensor]  # (L, B * A) positions the logits stand for.
 
 
+def time_major(tokens) -> tf.Tensor:
+  """int32 tokens (T, B, C) from tokens (B, T, C), as the unroll reads them.
+
+  The transpose runs on float32 (exact for every token id): oneDNN's
+  transpose takes integer types only on AVX-512 machines and prints an
+  error line where it falls back. Batches from `input_pipeline` are int32
+  already, so Grappler has no narrower type to move the transpose to.
+  """
+  as_float = tf.cast(tokens, tf.float32)
+  return tf.cast(tf.transpose(as_float, [1, 0, 2]), tf.int32)
+
+
 @keras.saving.register_keras_serializable(package='r_lstm')
 class SequenceClassifier(steps.KerasFit, keras.Model):
   """Token LSTM -> feed-forward head on the last state -> class logits,
@@ -92,7 +104,7 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
     """
     if lengths is None:
       tokens, lengths = tokens
-    inputs = tf.transpose(tokens, [1, 0, 2])
+    inputs = time_major(tokens)
     return self._classify(unroll.final_states(
         self.encoder.core(), inputs, lengths,
         self.bptt if training else None))
@@ -157,7 +169,7 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
   def _run_objectives(self, tokens, lengths, labels, anchors, supervised,
                       feed_seed):
     """Runs every objective's window; {name: _Objective}."""
-    inputs = tf.transpose(tokens, [1, 0, 2])
+    inputs = time_major(tokens)
     lengths = tf.cast(lengths, tf.int32)
     windows = [decoder.window(anchors[decoder.objective][0])
                for decoder in self.auxiliary_decoders]

@@ -53,11 +53,11 @@ def load_scorer(model_dir: str):
     return (export_lib.load_config(model_dir),
             lambda tokens, lengths: served.serve(tokens, lengths)[
                 'probabilities'], None, None)
-  trainer = train_lib.load_trained(model_dir)
-  model = trainer.model
-  return (trainer.config,
+  run = train_lib.load_trained(model_dir)
+  model = run.model
+  return (run.config,
           tf.function(lambda tokens, lengths: tf.nn.softmax(
-              model(tokens, lengths))), model_dir, trainer.data)
+              model(tokens, lengths))), model_dir, run.data)
 
 
 def predict(scorer: Scorer, split: input_pipeline.Split,

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 from absl import app
 from absl import flags
 
-from r_lstm import cli, configs, errors, paper, reporting
+from r_lstm import cli, configs, errors, paper, summaries
 from r_lstm import workdir as workdir_lib
 
 flags.DEFINE_list('runs', None, 'Run directories to report, in table order.')
@@ -101,7 +101,7 @@ def cells_not_run(runs: Sequence[Run]) -> List[paper.Cell]:
 def read_run(workdir: str) -> Run:
   """The records a run of `r_lstm.train` left in `workdir` (reads only)."""
   config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
-  metrics_path = os.path.join(workdir, reporting.METRICS_FILE)
+  metrics_path = os.path.join(workdir, summaries.METRICS_FILE)
   for path in (config_path, metrics_path):
     if not os.path.isfile(path):
       raise errors.UsageError(f'{workdir} is not a run directory: {path} '
@@ -123,7 +123,7 @@ def read_run(workdir: str) -> Run:
       if row.get('steps_per_sec') and previous is not None:
         seconds += (row['step'] - start) / row['steps_per_sec']
       previous = row['step']
-    elif row['split'] == reporting.HOST_SPLIT:
+    elif row['split'] == summaries.HOST_SPLIT:
       host = row['description']
       previous = None  # A restart: its first interval includes compilation.
     elif 'accuracy' in row:

@@ -2,7 +2,7 @@
 
 `update` is the whole per-replica step: anchors drawn for this update, every
 objective's loss through its exact gradient window, the global gradient
-clipped after summing replicas, the optimizer applied. `train_lib.Trainer`
+clipped after summing replicas, the optimizer applied. `trainer.Trainer`
 runs it through `strategy.run` in its own loop; `KerasFit` makes it the
 `train_step` of the classifiers, so `model.compile(optimizer, recipe=...)`
 and `model.fit(dataset)` train them with the same update, callbacks

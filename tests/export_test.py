@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from r_lstm import encoders, export_lib, initializers
 from r_lstm import train_lib, transformer, unroll
+from r_lstm import trainer as trainer_lib
 from r_lstm.objectives import prediction, reconstruction
 from tests import testing
 
@@ -41,8 +42,7 @@ class KerasFormatTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(*MODEL_KINDS)
   def test_saved_and_loaded_model_gives_the_same_logits(self, model):
     config = testing.TINY_CONFIG.replace(model=model, init='torch')
-    trainer = train_lib.Trainer(config, self.create_tempdir().full_path,
-                                testing.tiny_data())
+    trainer = trainer_lib.Trainer(config, testing.tiny_data())
     path = os.path.join(self.create_tempdir().full_path, 'model.keras')
     trainer.model.save(path)
     loaded = keras.models.load_model(path)
@@ -53,9 +53,8 @@ class KerasFormatTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(*MODEL_KINDS)
   def test_predict_takes_tokens_and_lengths_as_one_input(self, model):
-    trainer = train_lib.Trainer(testing.TINY_CONFIG.replace(model=model),
-                                self.create_tempdir().full_path,
-                                testing.tiny_data())
+    trainer = trainer_lib.Trainer(testing.TINY_CONFIG.replace(model=model),
+                                  testing.tiny_data())
     tokens, lengths = _tokens_and_lengths(length=8)
     self.assertAllClose(trainer.model.predict((tokens, lengths), verbose=0),
                         trainer.model(tokens, lengths), atol=1e-6)
@@ -140,9 +139,9 @@ class ExportTest(testing.TinyRunTestCase):
       self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
       self.assertIn('10 examples', result.stdout)
       rows[source] = _read_csv(path)
-    trainer = train_lib.load_trained(self.run_dir)
-    test = trainer.data.test
-    probabilities = tf.nn.softmax(trainer.model(test.tokens, test.lengths))
+    run = train_lib.load_trained(self.run_dir)
+    test = run.data.test
+    probabilities = tf.nn.softmax(run.model(test.tokens, test.lengths))
     for source, got in rows.items():
       self.assertLen(got, len(test), msg=source)
       self.assertEqual([int(r['label']) for r in got], list(test.labels))

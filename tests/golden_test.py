@@ -25,7 +25,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, reporting, train_lib
+from r_lstm import configs, summaries, train_lib
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), 'golden')
 RUNS = ('lstm', 'r_lstm_two_anchors')
@@ -53,14 +53,14 @@ def computed_rows(metrics_path: str):
   with open(metrics_path) as f:
     rows = [json.loads(line) for line in f]
   return [{key: value for key, value in row.items() if key not in HOST_KEYS}
-          for row in rows if row['split'] != reporting.HOST_SPLIT]
+          for row in rows if row['split'] != summaries.HOST_SPLIT]
 
 
 def host_of(metrics_path: str) -> str:
   with open(metrics_path) as f:
     for line in f:
       row = json.loads(line)
-      if row['split'] == reporting.HOST_SPLIT:
+      if row['split'] == summaries.HOST_SPLIT:
         return row['description']
   return ''
 
@@ -71,7 +71,7 @@ def train(run: str, root: str) -> str:
     write_dataset(dataset)
   workdir = os.path.join(root, run)
   train_lib.train_and_evaluate(golden_config(run, dataset), workdir)
-  return os.path.join(workdir, reporting.METRICS_FILE)
+  return os.path.join(workdir, summaries.METRICS_FILE)
 
 
 class GoldenRunTest(tf.test.TestCase):

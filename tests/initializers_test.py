@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 
 from absl.testing import parameterized
 import keras
@@ -246,10 +245,10 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     data = testing.tiny_data()
     workdir = self.create_tempdir().full_path
     keras_config = testing.TINY_CONFIG.replace(model='r_lstm')
-    old = train_lib.Trainer(keras_config, workdir, data)
-    old.save_checkpoint()
-    new = train_lib.Trainer(keras_config.replace(init='torch'),
-                            os.path.join(workdir), data)
+    old = train_lib.Run.build(keras_config, workdir, data)
+    old.checkpoints.save()
+    new = train_lib.Run.build(keras_config.replace(init='torch'), workdir,
+                              data)
     self.assertTrue(new.restore())
     for saved, restored in zip(old.model.weights, new.model.weights):
       self.assertAllEqual(saved, restored)

@@ -42,6 +42,16 @@ class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
         num_classes=5, vocab_size=VOCAB, embed_dim=4, lstm_units=6,
         head_units=(7,), bptt=4)
 
+  @parameterized.parameters(np.uint8, np.int32, np.int64)
+  def test_time_major_is_an_exact_int32_transpose(self, dtype):
+    vocab = np.iinfo(np.uint8).max if dtype == np.uint8 else 2**24
+    tokens = np.random.RandomState(0).randint(0, vocab, [3, 5, 2]).astype(
+        dtype)
+    for transposed in (models.time_major(tokens),
+                       tf.function(models.time_major)(tokens)):
+      self.assertEqual(transposed.dtype, tf.int32)
+      self.assertAllEqual(transposed, tokens.transpose(1, 0, 2))
+
   def test_logits_shape_and_windowed_equals_gradient_free_forward(self):
     tokens = tf.random.uniform([B, T, 1], 0, VOCAB, tf.int32)
     lengths = tf.constant([T, 9, 2])

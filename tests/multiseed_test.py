@@ -6,7 +6,7 @@ import os
 import tensorflow as tf
 
 from experiments import multiseed
-from r_lstm import reporting
+from r_lstm import summaries
 
 
 def write_run(directory, curve, steps_per_sec=(1.0, 2.0, 4.0)):
@@ -16,7 +16,7 @@ def write_run(directory, curve, steps_per_sec=(1.0, 2.0, 4.0)):
            for i, rate in enumerate(steps_per_sec)]
   rows += [{'step': step, 'split': 'test', 'accuracy': accuracy, 'loss': 1.0}
            for step, accuracy in curve.items()]
-  with open(os.path.join(directory, reporting.METRICS_FILE), 'w') as f:
+  with open(os.path.join(directory, summaries.METRICS_FILE), 'w') as f:
     f.write(''.join(json.dumps(row) + '\n' for row in rows))
   return directory
 

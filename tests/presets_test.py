@@ -33,7 +33,8 @@ class PresetsTest(tf.test.TestCase, parameterized.TestCase):
       config = config.replace(data_dir=directory)
     configs.validate(config)
     with tfds.testing.mock_data(num_examples=2):
-      trainer = train_lib.load_run(config, self.create_tempdir().full_path)
+      trainer = train_lib.load_run(config,
+                                   self.create_tempdir().full_path).trainer
     before = [v.numpy().copy() for v in trainer.model.trainable_variables]
     logs = trainer.train(trainer.train_iterator(), 2)
     self.assertEqual(trainer.step, 2)

@@ -6,11 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import cli, configs, errors, evaluate, reporting, train_lib
+from r_lstm import cli, configs, errors, evaluate, summaries, train_lib
+from r_lstm import trainer as trainer_lib
 from r_lstm import workdir as workdir_lib
 from tests import testing
 
@@ -34,11 +36,11 @@ def checkpoint_values(workdir):
 def metric_rows(workdir):
   """metrics.jsonl without its wall-clock field and host rows (one per
   start)."""
-  with open(os.path.join(workdir, reporting.METRICS_FILE)) as f:
+  with open(os.path.join(workdir, summaries.METRICS_FILE)) as f:
     rows = [json.loads(line) for line in f]
   for row in rows:
     row.pop('steps_per_sec', None)
-  return [row for row in rows if row['split'] != reporting.HOST_SPLIT]
+  return [row for row in rows if row['split'] != summaries.HOST_SPLIT]
 
 
 class ExactResumeTest(tf.test.TestCase):
@@ -56,7 +58,7 @@ class ExactResumeTest(tf.test.TestCase):
     args = [sys.executable, '-m', 'r_lstm.train', f'--workdir={killed}',
             f'--dataset=npz:{npz}', *RUN_FLAGS]
     env = dict(os.environ, PYTHONPATH=testing.REPO, TF_CPP_MIN_LOG_LEVEL='2')
-    metrics = os.path.join(killed, reporting.METRICS_FILE)
+    metrics = os.path.join(killed, summaries.METRICS_FILE)
     rng = np.random.RandomState(0)
     kills = 0
     for _ in range(3):
@@ -102,7 +104,7 @@ def _start(workdir, npz, *flags):
 
 def _wait_for_update(process, workdir, update):
   """Returns once `workdir` logged an update >= `update`."""
-  metrics = os.path.join(workdir, reporting.METRICS_FILE)
+  metrics = os.path.join(workdir, summaries.METRICS_FILE)
   deadline = time.monotonic() + 240
   while time.monotonic() < deadline:
     if process.poll() is not None:
@@ -274,10 +276,10 @@ class OneWriterTest(tf.test.TestCase):
     original = workdir_lib.check_writable
     workdir_lib.check_writable = refuse
     try:
-      trainer, results = evaluate.evaluate_workdir(self.workdir)
+      run, results = evaluate.evaluate_workdir(self.workdir)
     finally:
       workdir_lib.check_writable = original
-    self.assertEqual(trainer.step, 2)
+    self.assertEqual(run.step, 2)
     self.assertEqual(results['examples'], 10)
 
 
@@ -308,7 +310,8 @@ class GuardsTest(tf.test.TestCase):
     self.assertEqual(old.head_input, 'h')
 
   def test_non_finite_loss_stops_training_without_saving_it(self):
-    trainer = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)
+    run = train_lib.Run.build(testing.TINY_CONFIG, self.workdir, self.data)
+    trainer = run.trainer
     objectives = trainer.model.objectives
 
     def poisoned(*args, **kwargs):
@@ -324,10 +327,9 @@ class GuardsTest(tf.test.TestCase):
     trainer.model.objectives = poisoned
     iterator = trainer.train_iterator()
     trainer.train(iterator, 2)
-    good = trainer.save_checkpoint()
-    with self.assertRaisesRegex(
-        errors.NonFiniteError,
-        f'update 3 has a non-finite loss .* Last good checkpoint: {good}'):
+    good = run.checkpoints.save()
+    with self.assertRaisesRegex(errors.NonFiniteError,
+                                'update 3 has a non-finite loss'):
       trainer.train(iterator, 2)
     self.assertEqual(trainer.step, 3)  # Stopped at the bad update.
     for variable in trainer.model.variables:
@@ -337,8 +339,26 @@ class GuardsTest(tf.test.TestCase):
       self.fail('the NaN update left every weight finite; the test is void')
     with self.assertRaisesRegex(errors.NonFiniteError,
                                 f'not finite at update 3.*{good}'):
-      trainer.save_checkpoint()
-    self.assertEqual(trainer.checkpoints.checkpoints, [good])
+      run.checkpoints.save()
+    self.assertEqual(run.checkpoints.kept, [good])
+
+  def test_non_finite_stop_names_the_last_good_checkpoint(self):
+    npz = os.path.join(self.create_tempdir().full_path, 'tiny.npz')
+    testing.write_tiny_npz(npz)
+    config = testing.TINY_CONFIG.replace(dataset=f'npz:{npz}')
+    train_lib.train_and_evaluate(config, self.workdir)
+    good = os.path.join(self.workdir, 'checkpoints', 'ckpt-4')
+
+    def diverge(self, iterator, num_steps):
+      raise errors.NonFiniteError(
+          f'update {self.step + 1} has a non-finite loss or gradient')
+
+    with mock.patch.object(trainer_lib.Trainer, 'train', diverge):
+      with self.assertRaisesRegex(
+          errors.NonFiniteError,
+          f'update 5 has a non-finite loss .* Last good checkpoint: {good}$'):
+        train_lib.train_and_evaluate(config.replace(train_steps=6),
+                                     self.workdir)
 
   def test_loops_keep_their_ends_after_a_resume_between_them(self):
     config = testing.TINY_CONFIG.replace(steps_per_loop=4, pretrain_steps=6,
@@ -356,12 +376,12 @@ class GuardsTest(tf.test.TestCase):
     self.assertTrue(missed(config, 15, logged=set()))  # The final one.
 
   def test_resume_discards_rows_logged_after_the_last_checkpoint(self):
-    path = os.path.join(self.workdir, reporting.METRICS_FILE)
+    path = os.path.join(self.workdir, summaries.METRICS_FILE)
     rows = [{'step': s, 'split': 'train', 'loss': 1.0} for s in (2, 4, 6)]
     with open(path, 'w') as f:
       f.writelines(json.dumps(r) + '\n' for r in rows)
       f.write('{"step": 8, "spl')  # Torn by a kill mid-write.
-    reporting.Reporter(self.workdir, 10).discard_after(4)
+    summaries.Reporter(self.workdir, 10).discard_after(4)
     with open(path) as f:
       self.assertEqual([json.loads(line) for line in f], rows[:2])
 

@@ -6,7 +6,9 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, errors, input_pipeline, reporting, train_lib
+from r_lstm import configs, errors, input_pipeline, summaries, train_lib
+from r_lstm import evaluator as evaluator_lib
+from r_lstm import trainer as trainer_lib
 from tests import testing
 
 
@@ -44,7 +46,7 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
                                          decoder_embedding=embedding,
                                          decoder_unfed_input=unfed_input,
                                          head_input=head_input, cell=cell)
-    trainer = train_lib.Trainer(config, self.workdir, self.data)
+    trainer = trainer_lib.Trainer(config, self.data)
     before = _weights(trainer)
     logs = trainer.train(trainer.train_iterator(), 1)
     self.assertEqual(trainer.step, 1)
@@ -61,7 +63,7 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_pretraining_updates_no_classifier_head_variable(self):
     config = testing.TINY_CONFIG.replace(model='rp_lstm', pretrain_steps=1)
-    trainer = train_lib.Trainer(config, self.workdir, self.data)
+    trainer = trainer_lib.Trainer(config, self.data)
     self.assertTrue(trainer.pretraining)
     head = {v.path for v in trainer.model.head.trainable_variables}
     iterator = trainer.train_iterator()
@@ -87,21 +89,22 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_resumed_run_continues_in_the_right_phase(self):
     config = testing.TINY_CONFIG.replace(model='r_lstm', pretrain_steps=3)
-    trainer = train_lib.Trainer(config, self.workdir, self.data)
-    trainer.train(trainer.train_iterator(), 2)
-    trainer.checkpoints.save(checkpoint_number=2)
-    resumed = train_lib.Trainer(config, self.workdir, self.data)
+    run = train_lib.Run.build(config, self.workdir, self.data)
+    run.trainer.train(run.trainer.train_iterator(), 2)
+    run.checkpoints.save()
+    resumed = train_lib.Run.build(config, self.workdir, self.data)
     self.assertTrue(resumed.restore())
-    self.assertTrue(resumed.pretraining)
-    resumed.train(resumed.train_iterator(), 1)
-    self.assertFalse(resumed.pretraining)
+    self.assertEqual(resumed.step, 2)
+    self.assertTrue(resumed.trainer.pretraining)
+    resumed.trainer.train(resumed.trainer.train_iterator(), 1)
+    self.assertFalse(resumed.trainer.pretraining)
 
   @parameterized.parameters('example', 'batch')
   def test_anchor_sharing_and_adam_epsilon_come_from_the_config(self, sharing):
     config = testing.TINY_CONFIG.replace(model='rp_lstm', batch_size=16,
                                          anchor_sharing=sharing,
                                          adam_epsilon=1e-8)
-    trainer = train_lib.Trainer(config, self.workdir, self.data)
+    trainer = trainer_lib.Trainer(config, self.data)
     self.assertEqual(trainer.optimizer.epsilon, 1e-8)
     for drawn, _ in trainer.sample_anchors(tf.fill([16], 8)).values():
       rows_alike = (drawn.numpy() == drawn.numpy()[:1]).all()
@@ -109,7 +112,7 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_loss_falls_on_learnable_data(self):
     config = testing.TINY_CONFIG.replace(batch_size=16)
-    trainer = train_lib.Trainer(config, self.workdir, self.data)
+    trainer = trainer_lib.Trainer(config, self.data)
     iterator = trainer.train_iterator()
     first = trainer.train(iterator, 10)['loss/supervised']
     trainer.train(iterator, 130)
@@ -120,9 +123,9 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     mirrored = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
     self.assertEqual(mirrored.num_replicas_in_sync, 2)
     batch = testing.tiny_split(4, seed=3)
-    single = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)
-    replicated = train_lib.Trainer(testing.TINY_CONFIG, self.workdir,
-                                   self.data, strategy=mirrored)
+    single = trainer_lib.Trainer(testing.TINY_CONFIG, self.data)
+    replicated = trainer_lib.Trainer(testing.TINY_CONFIG, self.data,
+                                     strategy=mirrored)
     for source, target in zip(single.model.trainable_variables,
                               replicated.model.trainable_variables):
       target.assign(source)
@@ -137,14 +140,15 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
   def test_batch_size_must_divide_across_replicas(self):
     mirrored = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
     with self.assertRaisesRegex(errors.UsageError, 'not divisible'):
-      train_lib.Trainer(testing.TINY_CONFIG.replace(batch_size=3),
-                        self.workdir, self.data, strategy=mirrored)
+      trainer_lib.Trainer(testing.TINY_CONFIG.replace(batch_size=3),
+                          self.data, strategy=mirrored)
 
   def test_evaluate_scores_every_example(self):
-    trainer = train_lib.Trainer(testing.TINY_CONFIG, self.workdir, self.data)
-    results = trainer.evaluate()  # 37 examples in batches of 10.
+    model = trainer_lib.Trainer(testing.TINY_CONFIG, self.data).model
+    results = evaluator_lib.Evaluator(
+        model, self.data, batch_size=10, seed=0).evaluate()  # 37 examples.
     test = self.data.test
-    logits = trainer.model(test.tokens, test.lengths).numpy()
+    logits = model(test.tokens, test.lengths).numpy()
     self.assertEqual(results['examples'], len(test))
     self.assertAllClose(results['accuracy'],
                         np.mean(logits.argmax(-1) == test.labels))
@@ -154,38 +158,38 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     testing.write_tiny_npz(npz)
     config = testing.TINY_CONFIG.replace(dataset=f'npz:{npz}')
     train_lib.train_and_evaluate(config, self.workdir)
-    trainer = train_lib.load_run(config.replace(train_steps=6), self.workdir)
-    self.assertTrue(trainer.restore())
-    self.assertEqual(trainer.step, 4)
+    run = train_lib.load_run(config.replace(train_steps=6), self.workdir)
+    self.assertTrue(run.restore())
+    self.assertEqual(run.step, 4)
     self.assertTrue(os.path.isfile(
         os.path.join(self.workdir, train_lib.CONFIG_FILE)))
     with open(os.path.join(self.workdir, 'metrics.jsonl')) as f:
       rows = [line for line in f if '"split": "test"' in line]
     self.assertLen(rows, 2)  # Evaluated at steps 2 and 4.
-    restored = _weights(trainer)
+    restored = _weights(run)
     train_lib.train_and_evaluate(config.replace(train_steps=6), self.workdir)
-    trainer = train_lib.load_run(config, self.workdir)
-    trainer.restore()
-    self.assertEqual(trainer.step, 6)
-    self.assertNotAllClose(_weights(trainer)[0], restored[0])
+    run = train_lib.load_run(config, self.workdir)
+    run.restore()
+    self.assertEqual(run.step, 6)
+    self.assertNotAllClose(_weights(run)[0], restored[0])
 
   def test_segment_images_for_image_data(self):
     npz = os.path.join(self.create_tempdir().full_path, 'tiny.npz')
     testing.write_tiny_npz(npz, side=4)
     config = testing.TINY_CONFIG.replace(dataset=f'npz:{npz}',
                                          model='rp_lstm')
-    trainer = train_lib.load_run(config, self.workdir)
-    images = trainer.segment_images(num_examples=3)
+    run = train_lib.load_run(config, self.workdir)
+    images = run.evaluator.segment_images(num_examples=3)
     self.assertEqual(set(images), {'segments/reconstruction',
                                    'segments/prediction'})
-    scale = reporting.SEGMENT_IMAGE_HEIGHT // 4
+    scale = summaries.SEGMENT_IMAGE_HEIGHT // 4
     for batch in images.values():
       self.assertEqual(batch.shape, (3, 4 * scale, 9 * scale, 3))
       # The left half is the original image, enlarged.
       self.assertAllEqual(batch[:, ::scale, :4 * scale:scale, 0],
-                          trainer.data.test.tokens[:3, :, 0].reshape(3, 4, 4))
-    text_like = train_lib.Trainer(config, self.workdir, self.data)
-    self.assertEqual(text_like.segment_images(), {})
+                          run.data.test.tokens[:3, :, 0].reshape(3, 4, 4))
+    text_like = train_lib.Run.build(config, self.workdir, self.data)
+    self.assertEqual(text_like.evaluator.segment_images(), {})
 
   def test_resumed_data_order_continues_the_stream(self):
     split = self.data.train

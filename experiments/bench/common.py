@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from r_lstm import configs, input_pipeline, reporting
+from r_lstm import configs, input_pipeline, summaries
 
 # The benchmarked updates (issue 6): the paper's sizes on pixel MNIST.
 VARIANTS = {
@@ -62,7 +62,7 @@ def report(path: str, rows: List[Dict], columns: Sequence[str]) -> None:
   prints `columns` of the rows as a Markdown table (floats to 4 figures)."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, 'w') as f:
-    json.dump({'machine': reporting.machine_description(),
+    json.dump({'machine': summaries.machine_description(),
                'command': ' '.join(sys.argv), 'rows': rows}, f, indent=1)
 
   def cell(value):

@@ -17,15 +17,14 @@ rate of one matmul of each phase's per-step shape, run back to back: the
 best a step-by-step recurrence of that size could reach here.
 """
 
-import tempfile
-
 from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
 
 from experiments.bench import common
-from r_lstm import train_lib, unroll
+from r_lstm import trainer as trainer_lib
+from r_lstm import unroll
 
 flags.DEFINE_list('batch_sizes', ['32', '64'], 'Batch sizes.')
 flags.DEFINE_integer('length', 784, 'Sequence length.')
@@ -112,23 +111,22 @@ def main(argv):
   rows = []
   for batch_size in (int(b) for b in FLAGS.batch_sizes):
     config = common.config('r_lstm_t300', batch_size)
-    with tempfile.TemporaryDirectory() as workdir:
-      trainer = train_lib.Trainer(
-          config, workdir, common.synthetic_data(batch_size, FLAGS.length))
-      main_fn, main_flops, decoder_fn, decoder_flops = phase_functions(
-          trainer, batch_size)
-      d, u = config.decoder_units, config.lstm_units
-      for phase, fn, flops, shape in (
-          ('main LSTM', main_fn, main_flops, (batch_size, u, 4 * u)),
-          ('decoder', decoder_fn, decoder_flops, (batch_size, d, 4 * d))):
-        seconds = common.median_seconds(fn, FLAGS.repeats, 1)
-        row = {'phase': phase, 'batch': batch_size, 'seconds': seconds,
-               'gflop': flops / 1e9, 'gflops_per_s': flops / seconds / 1e9,
-               'step_matmul_gflops_per_s': matmul_gflops(*shape, 600),
-               'peak_gflops_per_s': peak}
-        row['fraction_of_peak'] = row['gflops_per_s'] / peak
-        print(row, flush=True)
-        rows.append(row)
+    trainer = trainer_lib.Trainer(
+        config, common.synthetic_data(batch_size, FLAGS.length))
+    main_fn, main_flops, decoder_fn, decoder_flops = phase_functions(
+        trainer, batch_size)
+    d, u = config.decoder_units, config.lstm_units
+    for phase, fn, flops, shape in (
+        ('main LSTM', main_fn, main_flops, (batch_size, u, 4 * u)),
+        ('decoder', decoder_fn, decoder_flops, (batch_size, d, 4 * d))):
+      seconds = common.median_seconds(fn, FLAGS.repeats, 1)
+      row = {'phase': phase, 'batch': batch_size, 'seconds': seconds,
+             'gflop': flops / 1e9, 'gflops_per_s': flops / seconds / 1e9,
+             'step_matmul_gflops_per_s': matmul_gflops(*shape, 600),
+             'peak_gflops_per_s': peak}
+      row['fraction_of_peak'] = row['gflops_per_s'] / peak
+      print(row, flush=True)
+      rows.append(row)
   common.report(FLAGS.output, rows, [
       'phase', 'batch', 'seconds', 'gflop', 'gflops_per_s',
       'step_matmul_gflops_per_s', 'peak_gflops_per_s', 'fraction_of_peak'])

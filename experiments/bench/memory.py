@@ -19,7 +19,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
 from absl import app
@@ -58,19 +57,18 @@ def reset_high_water() -> None:
 
 def run_child(variant: str, length: int) -> None:
   """Runs the updates in this process; prints one JSON line."""
-  from r_lstm import train_lib
+  from r_lstm import trainer as trainer_lib
   data = common.synthetic_data(2 * FLAGS.batch_size, length)
   config = common.config(variant, FLAGS.batch_size)
-  with tempfile.TemporaryDirectory() as workdir:
-    trainer = train_lib.Trainer(config, workdir, data)
-    iterator = trainer.train_iterator()
-    before = peak_rss_mb()
-    trainer.train(iterator, 1)
-    reset_high_water()
-    start = time.perf_counter()
-    trainer.train(iterator, FLAGS.updates)
-    seconds = (time.perf_counter() - start) / FLAGS.updates
-    steady = high_water_mb()
+  trainer = trainer_lib.Trainer(config, data)
+  iterator = trainer.train_iterator()
+  before = peak_rss_mb()
+  trainer.train(iterator, 1)
+  reset_high_water()
+  start = time.perf_counter()
+  trainer.train(iterator, FLAGS.updates)
+  seconds = (time.perf_counter() - start) / FLAGS.updates
+  steady = high_water_mb()
   print(json.dumps({'variant': variant, 'length': length,
                     'batch': FLAGS.batch_size,
                     'peak_before_update_mb': before,

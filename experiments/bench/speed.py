@@ -18,7 +18,6 @@ core; torch.set_num_threads(os.cpu_count())).
 """
 
 import os
-import tempfile
 
 from absl import app
 from absl import flags
@@ -26,7 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from experiments.bench import common
-from r_lstm import train_lib
+from r_lstm import evaluator as evaluator_lib
+from r_lstm import trainer as trainer_lib
 
 flags.DEFINE_list('variants', list(common.VARIANTS), 'Variants to time.')
 flags.DEFINE_list('batch_sizes', ['32', '64'], 'Batch sizes.')
@@ -128,24 +128,25 @@ def main(argv):
     for batch_size in (int(b) for b in FLAGS.batch_sizes):
       config = common.config(variant, batch_size).replace(
           eval_batch_size=FLAGS.eval_batch_size)
-      with tempfile.TemporaryDirectory() as workdir:
-        trainer = train_lib.Trainer(config, workdir, data)
-        row = {'variant': variant, 'batch': batch_size,
-               'length': FLAGS.length}
-        if FLAGS.torch and FLAGS.check:
-          row['check'] = '; '.join(
-              f'{name} {ours:.6g} vs {theirs:.6g}' for name, ours, theirs in
-              check_same_update(trainer, data, batch_size))
-        iterator = trainer.train_iterator()
-        row['ours_s'] = common.median_seconds(
-            lambda: trainer.train(iterator, 1), FLAGS.repeats, FLAGS.warmup)
-        row['traces'] = trainer.tracing_count
-        row['train_seq_per_s'] = batch_size / row['ours_s']
-        if variant == 'lstm_t300':
-          seconds = common.median_seconds(trainer.evaluate, 3, 1)
-          row['eval_seq_per_s'] = len(data.test) / seconds
-          row['eval_over_train'] = row['eval_seq_per_s'] / row[
-              'train_seq_per_s']
+      trainer = trainer_lib.Trainer(config, data)
+      row = {'variant': variant, 'batch': batch_size,
+             'length': FLAGS.length}
+      if FLAGS.torch and FLAGS.check:
+        row['check'] = '; '.join(
+            f'{name} {ours:.6g} vs {theirs:.6g}' for name, ours, theirs in
+            check_same_update(trainer, data, batch_size))
+      iterator = trainer.train_iterator()
+      row['ours_s'] = common.median_seconds(
+          lambda: trainer.train(iterator, 1), FLAGS.repeats, FLAGS.warmup)
+      row['traces'] = trainer.tracing_count
+      row['train_seq_per_s'] = batch_size / row['ours_s']
+      if variant == 'lstm_t300':
+        seconds = common.median_seconds(evaluator_lib.Evaluator(
+            trainer.model, data, config.eval_batch_size,
+            config.seed).evaluate, 3, 1)
+        row['eval_seq_per_s'] = len(data.test) / seconds
+        row['eval_over_train'] = row['eval_seq_per_s'] / row[
+            'train_seq_per_s']
       if FLAGS.torch:
         row['torch_s'] = time_torch(config, data, batch_size)
         row['torch_over_ours'] = row['torch_s'] / row['ours_s']

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from r_lstm import reporting
+from r_lstm import summaries
 
 
 def event_tags(workdir, run):
@@ -27,7 +27,7 @@ class ReportingTest(tf.test.TestCase):
   def test_rows_go_to_the_metrics_file_tensorboard_and_terminal(self):
     workdir = self.create_tempdir().full_path
     stream = io.StringIO()
-    reporter = reporting.Reporter(workdir, total_steps=100, stream=stream)
+    reporter = summaries.Reporter(workdir, total_steps=100, stream=stream)
     reporter.start(0)
     reporter.write(5, 'train', {'loss/supervised': 2.6, 'accuracy': 0.2},
                    phase='auxiliary-only')
@@ -35,7 +35,7 @@ class ReportingTest(tf.test.TestCase):
     reporter.write(10, 'test', {'accuracy': 0.5, 'examples': 37})
     reporter.write_images(10, {'segments/x': np.zeros([2, 3, 4, 1],
                                                       np.uint8)})
-    with open(os.path.join(workdir, reporting.METRICS_FILE)) as f:
+    with open(os.path.join(workdir, summaries.METRICS_FILE)) as f:
       rows = [json.loads(line) for line in f]
     rows = rows[1:]
     self.assertEqual(rows[0]['split'], 'train')
@@ -57,26 +57,26 @@ class ReportingTest(tf.test.TestCase):
     self.assertEqual(event_tags(workdir, 'eval'), {'accuracy', 'segments/x'})
 
   def test_progress_bar(self):
-    self.assertEqual(reporting.progress_bar(0, 40), '[....................] 0%')
-    self.assertEqual(reporting.progress_bar(30, 40),
+    self.assertEqual(summaries.progress_bar(0, 40), '[....................] 0%')
+    self.assertEqual(summaries.progress_bar(30, 40),
                      '[###############.....] 75%')
-    self.assertEqual(reporting.progress_bar(40, 40),
+    self.assertEqual(summaries.progress_bar(40, 40),
                      '[####################] 100%')
 
   def test_config_goes_to_tensorboard_as_text_and_hparams(self):
     workdir = os.path.join(self.create_tempdir().full_path, 'my_run')
-    reporter = reporting.Reporter(workdir, total_steps=1,
+    reporter = summaries.Reporter(workdir, total_steps=1,
                                   stream=io.StringIO())
     reporter.write_config({'model': 'r_lstm', 'bptt': 300, 'lr': 1e-3,
                            'head_units': (256, 256), 'image_size': None,
                            'grayscale': False}, '{"model": "r_lstm"}')
     [events] = glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))
-    summaries = [value for event in
+    values = [value for event in
                  tf.compat.v1.train.summary_iterator(events)
                  for value in event.summary.value]
-    self.assertEqual({v.tag for v in summaries},
+    self.assertEqual({v.tag for v in values},
                      {'config', '_hparams_/session_start_info'})
-    [start] = [v for v in summaries if v.tag.startswith('_hparams_')]
+    [start] = [v for v in values if v.tag.startswith('_hparams_')]
     self.assertEqual(start.metadata.plugin_data.plugin_name, 'hparams')
     session = plugin_data_pb2.HParamsPluginData.FromString(
         start.metadata.plugin_data.content).session_start_info
@@ -91,7 +91,7 @@ class ReportingTest(tf.test.TestCase):
     tokens = np.arange(2 * 6, dtype=np.uint8).reshape(2, 6, 1) * 20
     steps = np.array([[1, 4], [2, 5]])  # (L=2, N=2)
     predicted = np.array([[[7], [8]], [[9], [10]]])
-    images = reporting.segment_images(tokens, steps, predicted, (2, 3, 1),
+    images = summaries.segment_images(tokens, steps, predicted, (2, 3, 1),
                                       min_height=5)
     scale = 3  # The smallest k with 2k >= 5.
     self.assertEqual(images.shape, (2, 2 * scale, 7 * scale, 3))
@@ -111,7 +111,7 @@ class ReportingTest(tf.test.TestCase):
                           dimmed[~predicted_mask])
     # Predicted pixels: their value, tinted green.
     values = np.array([7, 9, 8, 10], np.float32)
-    tint = reporting.PREDICTED_TINT
+    tint = summaries.PREDICTED_TINT
     self.assertAllClose(right[predicted_mask][:, 0],
                         np.round((1 - tint) * values), atol=1)
     self.assertAllClose(right[predicted_mask][:, 1],
@@ -119,7 +119,7 @@ class ReportingTest(tf.test.TestCase):
 
   def test_colour_images_keep_their_channels(self):
     tokens = np.full((1, 4, 3), [200, 100, 50], np.uint8)
-    images = reporting.segment_images(tokens, np.array([[0]]),
+    images = summaries.segment_images(tokens, np.array([[0]]),
                                       np.array([[[10, 20, 30]]]), (2, 2, 3),
                                       min_height=2)
     self.assertAllEqual(images[0, 0, 0], [200, 100, 50])
