@@ -31,6 +31,8 @@ HEAD_INPUTS = ('h', 'state')
 ANCHOR_SHARING = ('example', 'batch')
 DECODER_INITS = ('auto', 'project')
 DECODER_EMBEDDINGS = ('shared', 'own')
+# --precision -> the Keras dtype policy of every layer.
+PRECISIONS = ('float32', 'mixed_bfloat16', 'mixed_float16')
 
 
 # The sections of a Config, in the order help and docs list them. Each
@@ -223,6 +225,10 @@ class Config:
   deterministic: bool = _field(
       False, 'run', 'TensorFlow op determinism: a killed and resumed run '
       'ends bit for bit where an uninterrupted one does.')
+  precision: str = _field(
+      'float32', 'run', 'Keras dtype policy: mixed_* compute in bfloat16 '
+      'or float16 with float32 weights, logits and losses; mixed_float16 '
+      'scales the loss (for GPUs).', PRECISIONS)
 
   def replace(self, **changes) -> 'Config':
     return dataclasses.replace(self, **changes)
@@ -322,7 +328,8 @@ BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
                         'init': 'keras',
                         'anchor_sharing': 'example',
                         'adam_epsilon': 1e-7,
-                        'cell': 'lstm'}
+                        'cell': 'lstm',
+                        'precision': 'float32'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to

@@ -78,7 +78,9 @@ class TokenLSTM(keras.layers.Layer):
     if embedding is None:
       embedding = self.embedding
     gates = self.cell.kernel.shape[-1]
-    kernel = tf.reshape(self.cell.kernel, [self.channels, -1, gates])
+    kernel = tf.reshape(self.cell.computed(self.cell.kernel),
+                        [self.channels, -1, gates])
+    embedding = self.cell.computed(embedding)
     table = tf.reshape(tf.einsum('cve,ceg->cvg', embedding, kernel),
                        [self.channels * self.vocab_size, -1])
     channel_offsets = tf.range(self.channels) * self.vocab_size

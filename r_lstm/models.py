@@ -13,7 +13,7 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import encoders, heads, initializers, losses, steps, unroll
+from r_lstm import dtypes, encoders, heads, initializers, losses, steps, unroll
 from r_lstm.objectives import base, catalog
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
@@ -67,29 +67,30 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
         auxiliary=list(auxiliary), decoder=decoder.to_dict(),
         initialization=initialization.to_dict(), cell=cell)
     super().__init__(**kwargs)
-    self.bptt = bptt
-    self.head_input = head_input
-    self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
-                                      lstm_units,
-                                      initialization=initialization,
-                                      cell=cell, name='encoder')
-    state_parts = len(unroll.CELLS[cell].state_names)
-    head_input_dim = lstm_units * (state_parts if head_input == 'state'
-                                   else 1)
-    self.head = heads.feed_forward(head_units, num_classes, head_input_dim,
-                                   name='head', initialization=initialization)
-    # Each decoder under its own attribute: the path of its weights in
-    # checkpoints.
-    for decoder_class in catalog.BY_NAME.values():
-      setattr(self, decoder_class.attribute, None)
-    self._auxiliary_attributes = []
-    for name in auxiliary:
-      decoder_class = catalog.BY_NAME[name]
-      setattr(self, decoder_class.attribute, decoder_class.from_options(
-          decoder, vocab_size, channels, embed_dim, lstm_units,
-          initialization, cell))
-      self._auxiliary_attributes.append(decoder_class.attribute)
-    self.built = True  # Every weight exists now; no shape inference needed.
+    with dtypes.policy_scope(self.dtype_policy):
+      self.bptt = bptt
+      self.head_input = head_input
+      self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
+                                        lstm_units,
+                                        initialization=initialization,
+                                        cell=cell, name='encoder')
+      state_parts = len(unroll.CELLS[cell].state_names)
+      head_input_dim = lstm_units * (state_parts if head_input == 'state'
+                                     else 1)
+      self.head = heads.feed_forward(head_units, num_classes, head_input_dim,
+                                     name='head', initialization=initialization)
+      # Each decoder under its own attribute: the path of its weights in
+      # checkpoints.
+      for decoder_class in catalog.BY_NAME.values():
+        setattr(self, decoder_class.attribute, None)
+      self._auxiliary_attributes = []
+      for name in auxiliary:
+        decoder_class = catalog.BY_NAME[name]
+        setattr(self, decoder_class.attribute, decoder_class.from_options(
+            decoder, vocab_size, channels, embed_dim, lstm_units,
+            initialization, cell))
+        self._auxiliary_attributes.append(decoder_class.attribute)
+      self.built = True  # Every weight exists now; no shape inference needed.
 
   def get_config(self):
     return {**super().get_config(), **self._arguments}

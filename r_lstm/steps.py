@@ -80,6 +80,11 @@ def update(model, optimizer: keras.optimizers.Optimizer, batch,
   gradient norm divided by the replicas, and 'nonfinite' (1.0 when the
   loss or the gradient is not finite; the update is applied all the same,
   the caller decides what to do with it).
+
+  With a `keras.optimizers.LossScaleOptimizer` (mixed_float16) the
+  gradient is of the scaled loss: clipping bounds the unscaled norm, and a
+  non-finite gradient is the loss scale's business (the optimizer skips the
+  update and halves the scale), not a failure; only a non-finite loss is.
   """
   tokens, lengths, labels = batch
   replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -95,6 +100,9 @@ def update(model, optimizer: keras.optimizers.Optimizer, batch,
         (1.0 if name == SUPERVISED else recipe.aux_weight) * losses
         for name, (losses, _) in scores.items()])
     loss = tf.reduce_sum(per_example) / batch_size
+    scales_loss = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    if scales_loss:
+      loss = optimizer.scale_loss(loss)
   grads = tape.gradient(loss, variables)
   # While pretraining, the classifier head gets no gradient: leave it be.
   grads, variables = zip(*[(g, v) for g, v in zip(grads, variables)
@@ -104,13 +112,17 @@ def update(model, optimizer: keras.optimizers.Optimizer, batch,
   # clipped total.
   context = tf.distribute.get_replica_context()
   grads = context.all_reduce(SUM, list(grads))
-  norm = tf.linalg.global_norm(grads)
+  scale = optimizer.dynamic_scale if scales_loss else 1.0
+  scaled_norm = tf.linalg.global_norm(grads)
+  norm = scaled_norm / scale
   if recipe.clip_norm > 0:
-    grads, _ = tf.clip_by_global_norm(grads, recipe.clip_norm, use_norm=norm)
+    grads, _ = tf.clip_by_global_norm(grads, recipe.clip_norm * scale,
+                                      use_norm=scaled_norm)
   optimizer.apply_gradients(zip([g / replicas for g in grads], variables))
   loss_sum = tf.reduce_sum(per_example)
-  finite = tf.math.is_finite(norm) & tf.math.is_finite(
-      context.all_reduce(SUM, loss_sum))
+  finite = tf.math.is_finite(context.all_reduce(SUM, loss_sum))
+  if not scales_loss:
+    finite &= tf.math.is_finite(norm)
   logs = {'count': tf.cast(tf.size(labels), tf.float32),
           'nonfinite': 1.0 - tf.cast(finite, tf.float32),
           'grad_norm': norm / replicas,

@@ -28,14 +28,21 @@ def make_strategy() -> tf.distribute.Strategy:
 
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
+  """The config's optimizer; under mixed_float16 inside Keras'
+  `LossScaleOptimizer` (float16 gradients underflow unscaled)."""
   if config.optimizer == 'adam':
-    return keras.optimizers.Adam(config.learning_rate,
-                                 epsilon=config.adam_epsilon)
-  return keras.optimizers.RMSprop(config.learning_rate)
+    optimizer = keras.optimizers.Adam(config.learning_rate,
+                                      epsilon=config.adam_epsilon)
+  else:
+    optimizer = keras.optimizers.RMSprop(config.learning_rate)
+  if config.precision == 'mixed_float16':
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+  return optimizer
 
 
 def build_model(config: Config, data: input_pipeline.SequenceData):
-  """The run's model: a `SequenceClassifier` or the Transformer baseline."""
+  """The run's model: a `SequenceClassifier` or the Transformer baseline,
+  under the config's dtype policy (`precision`)."""
   if config.model == 'transformer':
     return transformer.TransformerClassifier(
         num_classes=data.num_classes, max_length=data.max_length,
@@ -43,7 +50,8 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
         embed_dim=config.embed_dim, units=config.transformer_units,
         layers=config.transformer_layers,
         num_heads=config.transformer_heads,
-        ffn_units=config.transformer_ffn_units, head_units=config.head_units)
+        ffn_units=config.transformer_ffn_units, head_units=config.head_units,
+        dtype=config.precision)
   return models.SequenceClassifier(
       num_classes=data.num_classes, vocab_size=data.vocab_size,
       channels=data.channels, embed_dim=config.embed_dim,
@@ -51,7 +59,7 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       bptt=config.bptt, head_input=config.head_input,
       auxiliary=configs.MODELS[config.model],
       decoder=base.DecoderOptions.of(config), cell=config.cell,
-      initialization=config.initialization)
+      initialization=config.initialization, dtype=config.precision)
 
 
 class Trainer:

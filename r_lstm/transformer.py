@@ -15,7 +15,7 @@ from typing import Dict, Sequence
 import keras
 import tensorflow as tf
 
-from r_lstm import encoders, heads, losses, steps
+from r_lstm import dtypes, encoders, heads, losses, steps
 
 
 @keras.saving.register_keras_serializable(package='r_lstm')
@@ -61,21 +61,23 @@ class TransformerClassifier(steps.KerasFit, keras.Model):
         vocab_size=vocab_size, channels=channels, embed_dim=embed_dim,
         units=units, layers=layers, num_heads=num_heads, ffn_units=ffn_units,
         head_units=tuple(head_units))
-    self.channels = channels
-    self.vocab_size = vocab_size
-    self.embedding = encoders.add_token_embedding(self, channels, vocab_size,
-                                                  embed_dim)
-    self.input_projection = keras.layers.Dense(units, name='input_projection')
-    self.positions = self.add_weight(
-        shape=(max_length, units),
-        initializer=keras.initializers.RandomNormal(stddev=0.02),
-        name='positions')
-    self.blocks = [EncoderBlock(units, num_heads, ffn_units, name=f'block_{i}')
-                   for i in range(layers)]
-    self.final_norm = keras.layers.LayerNormalization(name='final_norm')
-    self.head = heads.feed_forward(head_units, num_classes, units, name='head')
-    # Build every sublayer now so that all weights exist before training.
-    self(tf.zeros([1, 1, channels], tf.int32), tf.ones([1], tf.int32))
+    with dtypes.policy_scope(self.dtype_policy):
+      self.channels = channels
+      self.vocab_size = vocab_size
+      self.embedding = encoders.add_token_embedding(self, channels, vocab_size,
+                                                    embed_dim)
+      self.input_projection = keras.layers.Dense(units, name='input_projection')
+      self.positions = self.add_weight(
+          shape=(max_length, units),
+          initializer=keras.initializers.RandomNormal(stddev=0.02),
+          name='positions')
+      self.blocks = [EncoderBlock(units, num_heads, ffn_units,
+                                  name=f'block_{i}') for i in range(layers)]
+      self.final_norm = keras.layers.LayerNormalization(name='final_norm')
+      self.head = heads.feed_forward(head_units, num_classes, units,
+                                     name='head')
+      # Build every sublayer now so that all weights exist before training.
+      self(tf.zeros([1, 1, channels], tf.int32), tf.ones([1], tf.int32))
 
   def get_config(self):
     return {**super().get_config(), **self._arguments}

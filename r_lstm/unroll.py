@@ -110,12 +110,20 @@ class RecurrentCell(keras.layers.Layer):
             'units': self.units,
             'initialization': self.initialization.to_dict()}
 
+  def computed(self, weight) -> tf.Tensor:
+    """`weight` in the compute dtype of the layer's dtype policy (float32
+    weights, bfloat16 or float16 arithmetic under mixed precision). The
+    unroll reads weights outside the layer's own call, where Keras does not
+    cast them."""
+    return tf.cast(weight, self.compute_dtype)
+
   def project(self, inputs: tf.Tensor) -> tf.Tensor:
     """Input half of the gate pre-activations, the input bias included."""
-    return tf.matmul(inputs, self.kernel) + self.input_bias
+    return (tf.matmul(tf.cast(inputs, self.compute_dtype),
+                      self.computed(self.kernel)) + self.input_bias)
 
   def zero_state(self, batch_size) -> State:
-    return tuple(tf.zeros([batch_size, self.units])
+    return tuple(tf.zeros([batch_size, self.units], self.compute_dtype)
                  for _ in self.state_names)
 
   def output(self, state: State) -> tf.Tensor:
@@ -141,12 +149,12 @@ class LSTMCell(RecurrentCell):
 
   @property
   def input_bias(self) -> tf.Tensor:
-    return self.bias
+    return self.computed(self.bias)
 
   def step(self, projected: tf.Tensor, state: State) -> State:
     """One recurrent step from projected inputs (B, 4 * units)."""
     h, c = state
-    z = projected + tf.matmul(h, self.recurrent_kernel)
+    z = projected + tf.matmul(h, self.computed(self.recurrent_kernel))
     i, f, g, o = tf.split(z, 4, axis=-1)
     c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
     h = tf.sigmoid(o) * tf.tanh(c)
@@ -173,12 +181,13 @@ class GRUCell(RecurrentCell):
 
   @property
   def input_bias(self) -> tf.Tensor:
-    return self.bias[0]
+    return self.computed(self.bias[0])
 
   def step(self, projected: tf.Tensor, state: State) -> State:
     """One recurrent step from projected inputs (B, 3 * units)."""
     (h,) = state
-    recurrent = tf.matmul(h, self.recurrent_kernel) + self.bias[1]
+    recurrent = (tf.matmul(h, self.computed(self.recurrent_kernel))
+                 + self.computed(self.bias[1]))
     x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
     h_z, h_r, h_h = tf.split(recurrent, 3, axis=-1)
     z = tf.sigmoid(x_z + h_z)
@@ -282,7 +291,8 @@ def capture_states(core: Core, inputs: tf.Tensor,
   num_positions = tf.shape(positions)[1]
   num_steps = tf.reduce_max(tf.concat([tf.reshape(positions, [-1]), [0]], 0))
   state = tuple(core.zero_state(batch_size))
-  captured = tuple(tf.zeros([batch_size, num_positions, part.shape[-1]])
+  captured = tuple(tf.zeros([batch_size, num_positions, part.shape[-1]],
+                            part.dtype)
                    for part in state)
 
   def body(t, state, captured):
@@ -356,8 +366,8 @@ def scan(core: Core, projected: tf.Tensor, state: State,
   # Read the projections back through a TensorArray: slicing a tensor inside
   # the loop would make every backward step materialise a zero gradient of
   # the whole block (quadratic in L).
-  projected = tf.TensorArray(tf.float32, size=length).unstack(projected)
-  outputs = tf.TensorArray(tf.float32, size=length)
+  projected = tf.TensorArray(projected.dtype, size=length).unstack(projected)
+  outputs = tf.TensorArray(projected.dtype, size=length)
 
   def body(j, state, outputs):
     new_state = tuple(core.step(projected.read(j), state))

@@ -212,7 +212,8 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     head: where `feed[j]` is False, step j reads a token drawn (seed
     `step_seeds(seed, L)[j]`) from step j - 1's prediction of element j."""
     length, rows = tf.shape(projected)[0], tf.shape(projected)[1]
-    true_inputs = tf.TensorArray(tf.float32, size=length).unstack(projected)
+    true_inputs = tf.TensorArray(projected.dtype, size=length).unstack(
+        projected)
     seeds = step_seeds(seed, length)
     cells = [self.bottom.cell] + self.upper_cells
     logits_shape = [rows, self.channels, self.vocab_size]
