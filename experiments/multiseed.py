@@ -60,6 +60,14 @@ def aggregate(workdirs: Sequence[str]) -> Dict[int, dict]:
   return table
 
 
+def spread(row: dict, digits: int) -> str:
+  """'mean ± sd', or for a single run its value alone (one run has no
+  spread to show)."""
+  if row['n'] == 1:
+    return f"{row['mean']:.{digits}f}"
+  return f"{row['mean']:.{digits}f} ± {row['sd']:.{digits}f}"
+
+
 def markdown(name: str, workdirs: Sequence[str]) -> str:
   """A table: each evaluation point's mean +- sd (n runs), every seed's
   value, and each run's seconds per update."""
@@ -72,8 +80,8 @@ def markdown(name: str, workdirs: Sequence[str]) -> str:
   curves = [eval_curve(w) for w in workdirs]
   for step, row in table.items():
     cells = [f'{c[step]:.4f}' if step in c else '' for c in curves]
-    lines.append(f"| {step} | {row['mean']:.4f} ± {row['sd']:.4f} | "
-                 f"{row['n']} | " + ' | '.join(cells) + ' |')
+    lines.append(f"| {step} | {spread(row, 4)} | {row['n']} | "
+                 + ' | '.join(cells) + ' |')
   speeds = [f'{seconds_per_update(w):.3f}' for w in workdirs]
   lines.append('| s/update | | | ' + ' | '.join(speeds) + ' |')
   return '\n'.join(lines) + '\n'
@@ -90,7 +98,8 @@ def comparison(variants: Dict[str, Sequence[str]]) -> str:
   for name, table in tables.items():
     seeds = ', '.join(os.path.basename(os.path.normpath(w))[len('seed_'):]
                       for w in variants[name])
-    cells = [f"{table[s]['mean']:.3f} ± {table[s]['sd']:.3f} ("
+    cells = [spread(table[s], 3) if table[s]['n'] == 1 else
+             f"{spread(table[s], 3)} ("
              + ' / '.join(f'{v:.4f}' for v in table[s]['values']) + ')'
              for s in steps]
     lines.append(f'| {name} | {seeds} | ' + ' | '.join(cells) + ' |')

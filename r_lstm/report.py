@@ -32,8 +32,6 @@ FLAGS = flags.FLAGS
 # `Config` defaults are the paper's (the decoder's only for the r/p-LSTM).
 PAPER_SIZES = ('embed_dim', 'lstm_units', 'head_units')
 PAPER_DECODER_SIZES = ('decoder_units', 'decoder_layers', 'decoder_head_units')
-# The auxiliary setting too: l = 600 tokens per anchor.
-PAPER_AUX_LENGTH = 600
 
 
 @dataclasses.dataclass
@@ -81,7 +79,8 @@ def paper_cell(config: configs.Config) -> Optional[paper.Cell]:
   if config.model != 'transformer' and any(
       getattr(config, name) != getattr(defaults, name) for name in sizes):
     return None
-  if configs.MODELS[config.model] and config.aux_length != PAPER_AUX_LENGTH:
+  paper_length = configs.PAPER_AUXILIARY['aux_length']
+  if configs.MODELS[config.model] and config.aux_length != paper_length:
     return None
   return paper.Cell(dataset, config.model, backprop)
 

@@ -46,6 +46,13 @@ class MultiseedTest(tf.test.TestCase):
     self.assertAllClose(table[1000]['sd'], 0.14142136)
     self.assertEqual(table[1000]['n'], 2)
 
+  def test_one_run_shows_its_value_without_a_spread(self):
+    table = multiseed.aggregate(self.runs[:1])
+    self.assertEqual(multiseed.spread(table[500], 3), '0.100')
+    text = multiseed.markdown('one', self.runs[:1])
+    self.assertIn('| 500 | 0.1000 | 1 | 0.1000 |', text)
+    self.assertNotIn('0.1000 ±', text)
+
   def test_seconds_per_update_leaves_out_the_first_interval(self):
     self.assertAllClose(multiseed.seconds_per_update(self.runs[0]), 0.375)
 
@@ -77,7 +84,7 @@ class MultiseedTest(tf.test.TestCase):
       text = f.read()
     self.assertTrue(text.startswith('## T\n'))
     self.assertIn('### other', text)
-    self.assertIn('| 500 | 0.9000 ± 0.0000 | 1 | 0.9000 |', text)
+    self.assertIn('| 500 | 0.9000 | 1 | 0.9000 |', text)
     self.assertIn('| variant | seeds | @500 |', text)  # Both reached 500.
     self.assertIn('| variant | 0, 1, 2 | 0.200 ± 0.100 (0.1000 / 0.3000 / '
                   '0.2000) |', text)
@@ -104,8 +111,7 @@ class MultiseedTest(tf.test.TestCase):
     self.assertIn('| variant | seeds | @500 | @1000 |\n', text)
     self.assertIn('| variant | 0, 1 | 0.200 ± 0.141 (0.1000 / 0.3000) | '
                   '0.600 ± 0.141 (0.5000 / 0.7000) |', text)
-    self.assertIn('| baseline | 0 | 0.400 ± 0.000 (0.4000) | '
-                  '0.600 ± 0.000 (0.6000) |', text)
+    self.assertIn('| baseline | 0 | 0.400 | 0.600 |', text)
 
 
 if __name__ == '__main__':
