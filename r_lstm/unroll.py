@@ -366,8 +366,9 @@ def scan(core: Core, projected: tf.Tensor, state: State,
   # Read the projections back through a TensorArray: slicing a tensor inside
   # the loop would make every backward step materialise a zero gradient of
   # the whole block (quadratic in L).
-  projected = tf.TensorArray(projected.dtype, size=length).unstack(projected)
-  outputs = tf.TensorArray(projected.dtype, size=length)
+  dtype = projected.dtype  # The compute dtype (`RecurrentCell.computed`).
+  projected = tf.TensorArray(dtype, size=length).unstack(projected)
+  outputs = tf.TensorArray(dtype, size=length)
 
   def body(j, state, outputs):
     new_state = tuple(core.step(projected.read(j), state))
