@@ -57,6 +57,19 @@ def median_seconds(run: Callable[[], object], repeats: int,
   return statistics.median(times)
 
 
+def round_robin_seconds(runs: Dict[str, Callable[[], object]],
+                        rounds: int) -> Dict[str, List[float]]:
+  """Wall seconds of each run's `rounds` calls, made in turn (a, b, a, b,
+  ...), so that a drift in the machine's speed moves every run alike."""
+  seconds = {name: [] for name in runs}
+  for _ in range(rounds):
+    for name, run in runs.items():
+      start = time.perf_counter()
+      run()
+      seconds[name].append(time.perf_counter() - start)
+  return seconds
+
+
 def report(path: str, rows: List[Dict], columns: Sequence[str]) -> None:
   """Writes the rows, the machine and this command as JSON to `path` and
   prints `columns` of the rows as a Markdown table (floats to 4 figures)."""

@@ -9,8 +9,8 @@ machine's speed moves every precision alike, and the median per precision
 and its ratio to float32 are reported.
 """
 
+import functools
 import statistics
-import time
 
 from absl import app
 from absl import flags
@@ -45,14 +45,10 @@ def main(argv):
             data)
         iterator = trainer.train_iterator()
         trainer.train(iterator, FLAGS.warmup)
-        runs[precision] = (trainer, iterator, [])
-      for _ in range(FLAGS.rounds):
-        for trainer, iterator, seconds in runs.values():
-          start = time.perf_counter()
-          trainer.train(iterator, 1)
-          seconds.append(time.perf_counter() - start)
-      yardstick = statistics.median(runs[FLAGS.precisions[0]][2])
-      for precision, (_, _, seconds) in runs.items():
+        runs[precision] = functools.partial(trainer.train, iterator, 1)
+      timings = common.round_robin_seconds(runs, FLAGS.rounds)
+      yardstick = statistics.median(timings[FLAGS.precisions[0]])
+      for precision, seconds in timings.items():
         row = {'variant': variant, 'batch': batch_size,
                'precision': precision, 's_per_update': statistics.median(
                    seconds), 'min_s': min(seconds), 'max_s': max(seconds)}

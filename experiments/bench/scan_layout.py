@@ -17,7 +17,6 @@ All three are checked to give the same gradients first.
 """
 
 import statistics
-import time
 
 from absl import app
 from absl import flags
@@ -90,17 +89,13 @@ def main(argv):
   for name, batch, steps, units, input_dim in SHAPES:
     runs = layouts(batch, steps, units, input_dim)
     reference = [g.numpy() for g in runs['unroll.scan']()]
-    seconds = {}
     for layout, run in runs.items():
       for got, want in zip(run(), reference):
         tf.debugging.assert_near(got, want, atol=1e-3, rtol=1e-4,
                                  message=layout)
-      seconds[layout] = []
-    for _ in range(FLAGS.rounds):
-      for layout, run in runs.items():
-        start = time.perf_counter()
-        [g.numpy() for g in run()]
-        seconds[layout].append(time.perf_counter() - start)
+    seconds = common.round_robin_seconds(
+        {layout: lambda run=run: [g.numpy() for g in run()]
+         for layout, run in runs.items()}, FLAGS.rounds)
     yardstick = statistics.median(seconds['unroll.scan'])
     for layout, times in seconds.items():
       row = {'shape': name, 'batch': batch, 'steps': steps, 'units': units,
