@@ -49,6 +49,7 @@ Project = Callable[[tf.Tensor], tf.Tensor]
 class Core(Protocol):
   """What the unroll needs of a recurrent network."""
   units: int
+  state_names: Tuple[str, ...]  # One (N, size) part of the state each.
 
   def project(self, inputs: tf.Tensor) -> tf.Tensor:
     """Input half of the gate pre-activations, (..., N, gates)."""
@@ -219,6 +220,62 @@ class ProjectedCore:
 
   def output(self, state: State) -> tf.Tensor:
     return self.cell.output(state)
+
+  @property
+  def state_names(self) -> Tuple[str, ...]:
+    return self.cell.state_names
+
+
+@dataclasses.dataclass(frozen=True)
+class StackedCore:
+  """Cores stacked in depth (Sonnet's `DeepRNN`): each step runs the bottom
+  core on the step's projected input, then every core above on the output
+  of the one below (through its own `project`). The state is the layers'
+  state parts in order, bottom first.
+
+  One loop over all layers, instead of one `scan` per layer with each upper
+  layer's input projected as a block: layer k's step j and layer k + 1's
+  step j - 1 are independent, so TensorFlow's loop runs them at the same
+  time, and no (L, N, gates) block of an upper layer is stored.
+  """
+  cores: Tuple[Core, ...]
+
+  @property
+  def units(self) -> int:
+    return self.cores[-1].units
+
+  @property
+  def state_names(self) -> Tuple[str, ...]:
+    return tuple(f'{k}/{name}' for k, core in enumerate(self.cores)
+                 for name in core.state_names)
+
+  def project(self, inputs: tf.Tensor) -> tf.Tensor:
+    return self.cores[0].project(inputs)
+
+  def layer_states(self, state: State) -> Tuple[State, ...]:
+    """`state` split into each core's own state, bottom first."""
+    states, first = [], 0
+    for core in self.cores:
+      states.append(tuple(state[first:first + len(core.state_names)]))
+      first += len(core.state_names)
+    return tuple(states)
+
+  def step(self, projected: tf.Tensor, state: State) -> State:
+    new_state = []
+    for k, (core, part) in enumerate(zip(self.cores,
+                                         self.layer_states(state))):
+      part = tuple(core.step(projected if k == 0 else core.project(below),
+                             part))
+      below = core.output(part)
+      new_state.extend(part)
+    return tuple(new_state)
+
+  def zero_state(self, batch_size) -> State:
+    return tuple(part for core in self.cores
+                 for part in core.zero_state(batch_size))
+
+  def output(self, state: State) -> tf.Tensor:
+    return self.cores[-1].output(self.layer_states(state)[-1])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -259,5 +259,64 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(outputs[-2], want[0], atol=1e-5)
 
 
+class StackedCoreTest(tf.test.TestCase, parameterized.TestCase):
+  """`StackedCore` runs a stack in one loop: the same outputs and gradients
+  as a NumPy unroll of one layer after the other."""
+
+  @parameterized.product(cell=CELLS, use_function=(False, True))
+  def test_equals_layer_by_layer_numpy_reference(self, cell, use_function):
+    keras.utils.set_random_seed(1)
+    cells = (unroll.CELLS[cell](D, UNITS), unroll.CELLS[cell](UNITS, UNITS),
+             unroll.CELLS[cell](UNITS, UNITS))
+    stack = unroll.StackedCore(cells)
+    inputs = tf.random.stateless_normal([12, B, D], [3, 4])
+    bottom_state = tuple(tf.random.stateless_normal([B, UNITS], [5, k])
+                         for k, _ in enumerate(cells[0].state_names))
+    start = bottom_state + tuple(
+        part for c in cells[1:] for part in c.zero_state(B))
+
+    def run():
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        final, outputs = unroll.scan(stack, stack.project(inputs), start,
+                                     return_outputs=True)
+        loss = tf.reduce_sum(outputs ** 2)
+      return final, outputs, tape.gradient(loss, inputs)
+
+    final, outputs, gradient = (tf.function(run) if use_function else run)()
+
+    layer_inputs = inputs.numpy()
+    finals = []
+    for k, c in enumerate(cells):
+      state = (tuple(part.numpy() for part in bottom_state) if k == 0 else
+               tuple(np.zeros([B, UNITS], np.float32) for _ in c.state_names))
+      steps = []
+      for x in layer_inputs:
+        state = numpy_step(c, x, state)
+        steps.append(state[0])
+      layer_inputs = np.stack(steps)
+      finals.extend(state)
+    self.assertAllClose(outputs, layer_inputs, atol=1e-5)
+    self.assertLen(final, len(stack.state_names))
+    for got, want in zip(final, finals):
+      self.assertAllClose(got, want, atol=1e-5)
+    self.assertAllClose(stack.output(final), finals[-len(cells[-1].state_names)],
+                        atol=1e-5)
+    # Every input step reaches the top layer's outputs.
+    self.assertTrue(np.all(np.abs(gradient.numpy()).sum(axis=(1, 2)) > 0))
+
+  @parameterized.parameters(*CELLS)
+  def test_state_parts_are_each_layers_in_order(self, cell):
+    cells = (unroll.CELLS[cell](D, UNITS), unroll.CELLS[cell](UNITS, 2 * UNITS))
+    stack = unroll.StackedCore(cells)
+    state = stack.zero_state(B)
+    self.assertLen(state, 2 * len(cells[0].state_names))
+    layers = stack.layer_states(state)
+    self.assertEqual([len(part) for part in layers],
+                     [len(c.state_names) for c in cells])
+    self.assertEqual(layers[1][0].shape, (B, 2 * UNITS))
+    self.assertEqual(stack.units, 2 * UNITS)
+
+
 if __name__ == '__main__':
   tf.test.main()

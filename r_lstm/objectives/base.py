@@ -7,9 +7,8 @@ objective's window in one pass (`unroll.run_windows`) and never branches on
 what an objective is.
 
 The decoder itself is a recurrent stack (`num_layers` x `units` of the
-classifier's cell, an LSTM or a GRU; layer by
-layer: each layer is one `unroll.scan` over the whole segment with its input
-matmul fused outside the loop) and a feed-forward head with a
+classifier's cell, an LSTM or a GRU, run as one `unroll.StackedCore`: every
+layer advances in the same loop) and a feed-forward head with a
 `vocab_size`-way softmax per channel. Subclasses own the bottom layer and
 decide what it reads and where its state starts; upper layers start from
 zeros.
@@ -170,15 +169,23 @@ class AuxiliaryDecoder(keras.layers.Layer):
     state at its end, or with `reads_outputs` (state, outputs))."""
     raise NotImplementedError
 
+  def stack(self, bottom_cell: unroll.Core) -> unroll.StackedCore:
+    """The decoder's recurrent layers as one core: `bottom_cell`, then the
+    upper layers."""
+    return unroll.StackedCore((bottom_cell, *self.upper_cells))
+
+  def start_state(self, bottom_state: unroll.State) -> unroll.State:
+    """The stack's state from the bottom layer's: upper layers from zeros."""
+    rows = tf.shape(bottom_state[0])[0]
+    return tuple(bottom_state) + tuple(
+        part for cell in self.upper_cells for part in cell.zero_state(rows))
+
   def _logits(self, bottom_cell: unroll.Core, projected: tf.Tensor,
               bottom_state: unroll.State) -> tf.Tensor:
     """Logits (L, N, C, V) from the bottom layer's projected inputs."""
-    _, outputs = unroll.scan(bottom_cell, projected, bottom_state,
+    _, outputs = unroll.scan(self.stack(bottom_cell), projected,
+                             self.start_state(bottom_state),
                              return_outputs=True)
-    rows = tf.shape(outputs)[1]
-    for cell in self.upper_cells:
-      _, outputs = unroll.scan(cell, cell.project(outputs),
-                               cell.zero_state(rows), return_outputs=True)
     logits = self.head(tf.reshape(outputs, [-1, self.units]))
     return tf.reshape(logits, tf.concat(
         [tf.shape(outputs)[:2], [self.channels, self.vocab_size]], axis=0))

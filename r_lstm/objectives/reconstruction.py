@@ -58,7 +58,7 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
   decoder's own prediction of element j (scheduled sampling: the decoder
   learns to continue from its own mistakes, as it must at test time). That
   makes step j depend on the head's output at step j - 1, so those
-  segments run through one loop over all layers, not layer by layer.
+  segments run the head inside the loop, after every step.
   With `embedding='shared'` the decoder reads the segment through the main
   LSTM's embedding table (passed to `call`), so the dense next-element
   signal also trains the embeddings the classifier reads; 'own' gives the
@@ -215,24 +215,19 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     true_inputs = tf.TensorArray(projected.dtype, size=length).unstack(
         projected)
     seeds = step_seeds(seed, length)
-    cells = [self.bottom.cell] + self.upper_cells
+    stack = self.stack(self.bottom.cell)
     logits_shape = [rows, self.channels, self.vocab_size]
 
-    def body(j, previous_logits, states, outputs):
+    def body(j, previous_logits, state, outputs):
       sampled = project(sample_tokens(previous_logits, seeds[j]))
       x = tf.where(feed[j][:, tf.newaxis], true_inputs.read(j), sampled)
-      new_states = []
-      for i, (cell, state) in enumerate(zip(cells, states)):
-        state = tuple(cell.step(x if i == 0 else cell.project(x), state))
-        new_states.append(state)
-        x = cell.output(state)
-      logits = tf.reshape(self.head(x), logits_shape)
-      return j + 1, logits, new_states, outputs.write(j, logits)
+      state = tuple(stack.step(x, state))
+      logits = tf.reshape(self.head(stack.output(state)), logits_shape)
+      return j + 1, logits, state, outputs.write(j, logits)
 
-    states = [tuple(bottom_state)] + [tuple(cell.zero_state(rows))
-                                      for cell in self.upper_cells]
     _, _, _, outputs = tf.while_loop(
         lambda j, *_: j < length, body,
-        (tf.constant(0), tf.zeros(logits_shape), states,
+        (tf.constant(0), tf.zeros(logits_shape),
+         self.start_state(bottom_state),
          tf.TensorArray(tf.float32, size=length)))
     return outputs.stack()
