@@ -25,14 +25,20 @@ class RunCheckpoints:
   (and its phase) from the checkpoint alone.
   """
 
-  def __init__(self, model, optimizer, directory: str, max_to_keep: int):
+  def __init__(self, model, optimizer, directory: str, max_to_keep: int,
+               restore_from: Optional[str] = None):
+    """Saves in `directory`; restores from `restore_from` (default:
+    `directory`), the chief's checkpoints when this process is another
+    worker of a cluster, which saves in a scratch directory of its own."""
     self._model = model
     self._optimizer = optimizer
     self.directory = directory
+    self.restore_from = restore_from or directory
     self._max_to_keep = max_to_keep
     self._checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     self._manager = self._new_manager()
     self.saved_step: Optional[int] = None  # The newest checkpoint's update.
+    self.restored: Optional[str] = None  # The checkpoint `restore` read.
 
   def _new_manager(self) -> tf.train.CheckpointManager:
     return tf.train.CheckpointManager(self._checkpoint, self.directory,
@@ -58,12 +64,12 @@ class RunCheckpoints:
     checkpoints that are never complete stop the run rather than let it
     start from scratch over them.
     """
-    complete = workdir_lib.complete_checkpoints(self.directory)
+    complete = workdir_lib.complete_checkpoints(self.restore_from)
     if not complete:
       strays = self._stray_files()
       if strays:
         raise UsageError(
-            f'{self.directory} holds checkpoint files ({strays}) but no '
+            f'{self.restore_from} holds checkpoint files ({strays}) but no '
             'complete checkpoint; not starting from scratch over them: move '
             'them away to start anew, or use a new workdir',
             fields=('workdir',))
@@ -79,16 +85,17 @@ class RunCheckpoints:
       raise UsageError(
           f'checkpoint {latest} cannot be restored into this model '
           f'({reason}); it is damaged or from another architecture. Move '
-          f'{os.path.basename(latest)}.* out of {self.directory} to '
+          f'{os.path.basename(latest)}.* out of {self.restore_from} to '
           f'{fallback}, or use a new workdir',
           fields=('workdir',)) from None
     self.saved_step = int(self._optimizer.iterations.numpy())
+    self.restored = latest
     return True
 
   def _stray_files(self) -> str:
-    if not os.path.isdir(self.directory):
+    if not os.path.isdir(self.restore_from):
       return ''
-    names = sorted(name for name in os.listdir(self.directory)
+    names = sorted(name for name in os.listdir(self.restore_from)
                    if name.startswith('ckpt-') and not name.endswith('_temp'))
     return ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
 

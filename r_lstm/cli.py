@@ -17,18 +17,19 @@ from r_lstm import startup
 startup.import_tensorflow(verbose=startup.verbosity_requested(sys.argv))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from r_lstm.errors import Interrupted, NonFiniteError, UsageError
+from r_lstm.errors import Interrupted, NonFiniteError, PeerLost, UsageError
 
 USAGE_EXIT_CODE = 2
 NONFINITE_EXIT_CODE = 3
+PEER_LOST_EXIT_CODE = 4
 # Stopped by a signal after saving: 128 + the signal number, the shell's
 # convention (130 for SIGINT, 143 for SIGTERM).
 INTERRUPTED_EXIT_BASE = 128
 
 
 def usage_errors_exit(program: str):
-  """Decorates an absl `main` so that a UsageError, NonFiniteError or
-  Interrupted ends it in one line."""
+  """Decorates an absl `main` so that a UsageError, NonFiniteError,
+  PeerLost or Interrupted ends it in one line."""
   def decorate(main):
     @functools.wraps(main)
     def wrapped(argv):
@@ -44,6 +45,9 @@ def usage_errors_exit(program: str):
       except NonFiniteError as error:
         print(f'{program}: error: {error}', file=sys.stderr)
         sys.exit(NONFINITE_EXIT_CODE)
+      except PeerLost as error:
+        print(f'{program}: error: {error}', file=sys.stderr)
+        sys.exit(PEER_LOST_EXIT_CODE)
       except Interrupted as error:
         print(f'{program}: stopped: {error}', file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_BASE + error.signal_number)

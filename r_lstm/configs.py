@@ -33,6 +33,8 @@ DECODER_INITS = ('auto', 'project')
 DECODER_EMBEDDINGS = ('shared', 'own')
 # --precision -> the Keras dtype policy of every layer.
 PRECISIONS = ('float32', 'mixed_bfloat16', 'mixed_float16')
+# --strategy -> how the replicas are laid out (`r_lstm.distribute`).
+STRATEGIES = ('auto', 'mirrored', 'multi_worker', 'tpu')
 
 
 # The sections of a Config, in the order help and docs list them. Each
@@ -229,6 +231,11 @@ class Config:
       'float32', 'run', 'Keras dtype policy: mixed_* compute in bfloat16 '
       'or float16 with float32 weights, logits and losses; mixed_float16 '
       'scales the loss (for GPUs).', PRECISIONS)
+  strategy: str = _field(
+      'auto', 'run', 'Where the replicas run (tf.distribute): auto (several '
+      'local GPUs mirrored, else one device), mirrored, multi_worker (the '
+      'cluster in TF_CONFIG; worker 0 or the chief writes the workdir) or '
+      'tpu.', STRATEGIES)
 
   def replace(self, **changes) -> 'Config':
     return dataclasses.replace(self, **changes)
@@ -329,7 +336,7 @@ BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
                         'anchor_sharing': 'example',
                         'adam_epsilon': 1e-7,
                         'cell': 'lstm',
-                        'precision': 'float32'}
+                        'precision': 'float32', 'strategy': 'auto'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to
@@ -447,7 +454,8 @@ PRESETS.update(_analysis_presets())
 # what it trains.
 RESUMABLE_FIELDS = frozenset({
     'train_steps', 'steps_per_loop', 'eval_every', 'checkpoint_every',
-    'max_checkpoints', 'eval_batch_size', 'data_dir', 'deterministic'})
+    'max_checkpoints', 'eval_batch_size', 'data_dir', 'deterministic',
+    'strategy'})
 
 
 def follow_saved_defaults(config: Config, saved: Config) -> Config:

@@ -41,6 +41,12 @@ class NonFiniteError(RuntimeError):
   names the update and the last good checkpoint."""
 
 
+class PeerLost(RuntimeError):
+  """Another worker of a multi-worker run stopped answering mid-training;
+  the message names the checkpoint that relaunching every worker resumes
+  from."""
+
+
 class Interrupted(RuntimeError):
   """Training stopped on a signal (SIGINT, SIGTERM) after saving a
   checkpoint at an update boundary; `signal_number` says which."""

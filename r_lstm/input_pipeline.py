@@ -336,8 +336,15 @@ def _image_split(images, labels, image_size, grayscale):
 
 
 def _as_dataset(split: Split) -> tf.data.Dataset:
+  """The split's examples. Every worker of a cluster holds the whole split
+  in memory, so a multi-worker strategy shards each batch by its elements
+  (worker k gets the k-th share of every global batch, as replica k of one
+  machine would), not by input files."""
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = (
+      tf.data.experimental.AutoShardPolicy.DATA)
   return tf.data.Dataset.from_tensor_slices(
-      (split.tokens, split.lengths, split.labels))
+      (split.tokens, split.lengths, split.labels)).with_options(options)
 
 
 def _int32_tokens(tokens, lengths, labels):

@@ -91,21 +91,6 @@ class Reporter:
     if len(kept) != len(lines):
       workdir_lib.write_atomically(self._metrics_path, ''.join(kept))
 
-  def logged_steps(self, split: str) -> set:
-    """The steps of the rows of `split` in the metrics file."""
-    if not os.path.exists(self._metrics_path):
-      return set()
-    steps = set()
-    with open(self._metrics_path, encoding='utf-8', errors='replace') as f:
-      for line in f:
-        try:
-          row = json.loads(line)
-        except ValueError:
-          continue
-        if isinstance(row, dict) and row.get('split') == split:
-          steps.add(row.get('step'))
-    return steps
-
   def start(self, step: int) -> None:
     """Marks the wall-clock origin for steps/s (after restore, or after an
     evaluation). The next interval may include tracing, so it gives no
@@ -170,6 +155,24 @@ class Reporter:
       # The first interval after `start` may include tracing: no ETA from it.
       self._traced_interval = False
     print(' | '.join(parts), file=self._stream, flush=True)
+
+
+def logged_steps(workdir: str, split: str) -> set:
+  """The steps of the rows of `split` in the workdir's metrics file (every
+  worker of a cluster reads the chief's, to decide as it does)."""
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return set()
+  steps = set()
+  with open(path, encoding='utf-8', errors='replace') as f:
+    for line in f:
+      try:
+        row = json.loads(line)
+      except ValueError:
+        continue
+      if isinstance(row, dict) and row.get('split') == split:
+        steps.add(row.get('step'))
+  return steps
 
 
 def progress_bar(step: int, total: int, width: int = 20) -> str:

@@ -7,15 +7,19 @@ decides when to evaluate, checkpoint and report, holds the workdir's lock
 and turns a stop signal into a saved checkpoint.
 """
 
+import contextlib
 import dataclasses
 import os
+import re
+import shutil
 import signal
+import tempfile
 from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from r_lstm import configs, errors, input_pipeline, interruption, memory
-from r_lstm import summaries
+from r_lstm import configs, distribute, errors, input_pipeline, interruption
+from r_lstm import memory, summaries
 from r_lstm import workdir as workdir_lib
 from r_lstm.checkpoints import RunCheckpoints
 from r_lstm.configs import Config
@@ -29,24 +33,41 @@ CHECKPOINT_DIR = workdir_lib.CHECKPOINT_DIR
 
 @dataclasses.dataclass
 class Run:
-  """One run: its config, data, trainer, evaluator and checkpoints."""
+  """One run: its config, data, trainer, evaluator and checkpoints.
+
+  `output_dir` is where this process writes: the workdir, except on the
+  workers of a cluster other than the chief (`distribute.is_chief`), which
+  write their checkpoints and summaries to a scratch directory of their
+  own and read the chief's checkpoints to resume.
+  """
   config: Config
   workdir: str
   trainer: Trainer
   evaluator: Evaluator
   checkpoints: RunCheckpoints
+  output_dir: str
 
   @classmethod
   def build(cls, config: Config, workdir: str,
             data: input_pipeline.SequenceData,
             strategy: Optional[tf.distribute.Strategy] = None) -> 'Run':
     trainer = Trainer(config, data, strategy)
+    output_dir = workdir
+    if not distribute.is_chief(trainer.strategy):
+      output_dir = tempfile.mkdtemp(prefix='r_lstm_worker_')
     return cls(config, workdir, trainer,
                Evaluator(trainer.model, data, config.eval_batch_size,
                          config.seed, trainer.strategy),
                RunCheckpoints(trainer.model, trainer.optimizer,
-                              os.path.join(workdir, CHECKPOINT_DIR),
-                              config.max_checkpoints))
+                              os.path.join(output_dir, CHECKPOINT_DIR),
+                              config.max_checkpoints,
+                              restore_from=os.path.join(workdir,
+                                                        CHECKPOINT_DIR)),
+               output_dir)
+
+  @property
+  def is_chief(self) -> bool:
+    return self.output_dir == self.workdir
 
   @property
   def model(self):
@@ -86,6 +107,8 @@ def load_run(config: Config, workdir: str,
   same config, up to `configs.RESUMABLE_FIELDS`, unless `override_config`.
   """
   configs.validate(config)
+  # Before any op: a multi-worker strategy configures the runtime.
+  strategy = strategy or distribute.make_strategy(config.strategy)
   if writable:
     workdir_lib.check_writable(workdir)
   else:
@@ -112,7 +135,9 @@ def load_trained(workdir: str) -> Run:
   it saved. Reads only: a run in progress or a read-only directory can be
   loaded."""
   workdir_lib.check_readable(workdir)
-  run = load_run(read_saved_config(workdir), workdir, writable=False)
+  # On this machine's own devices, wherever the run trained.
+  config = read_saved_config(workdir).replace(strategy='auto')
+  run = load_run(config, workdir, writable=False)
   if not run.restore():
     raise UsageError(f'{workdir} holds no checkpoint yet')
   return run
@@ -146,6 +171,14 @@ def train_and_evaluate(
   there and raises `errors.Interrupted`; rerunning resumes from it.
   """
   run = load_run(config, workdir, strategy, override_config)
+  if not run.is_chief:
+    try:
+      resumed = run.restore()
+      with interruption.StopOnSignals(run.trainer.request_stop,
+                                      stop_signals), _peers_answer(run):
+        return _train(run, resumed)
+    finally:
+      shutil.rmtree(run.output_dir, ignore_errors=True)
   lock = workdir_lib.Lock(workdir)
   if os.path.isdir(workdir):
     lock.acquire()  # Before reading what another trainer may be writing.
@@ -155,24 +188,56 @@ def train_and_evaluate(
     lock.acquire()
     lock.record_holder()
     run.checkpoints.tidy()
-    with interruption.StopOnSignals(run.trainer.request_stop, stop_signals):
+    with interruption.StopOnSignals(run.trainer.request_stop,
+                                    stop_signals), _peers_answer(run):
       return _train(run, resumed)
   finally:
     lock.release()
 
 
+# What a collective op raises on the workers left when one of them dies.
+_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.AbortedError,
+                tf.errors.CancelledError, tf.errors.DeadlineExceededError)
+
+
+@contextlib.contextmanager
+def _peers_answer(run: Run):
+  """Turns a lost worker of a multi-worker run into `PeerLost`, which
+  names the checkpoint every worker resumes from when relaunched. Nothing
+  is saved: the update in flight may be half applied."""
+  try:
+    yield
+  except _PEER_ERRORS as error:
+    if not distribute.in_cluster(run.trainer.strategy):
+      raise
+    reason = next((line.strip() for line in str(error).splitlines()
+                   if re.search(r'abort|peer|unavailable|deadline',
+                                line, re.IGNORECASE)),
+                  type(error).__name__)
+    complete = workdir_lib.complete_checkpoints(run.checkpoints.restore_from)
+    resume = (f'resumes from {complete[-1]}' if complete
+              else 'starts from scratch (no checkpoint yet)')
+    raise errors.PeerLost(
+        f'a worker of the cluster stopped answering at update {run.step} '
+        f'({reason[:200]}); relaunching every worker with the same command '
+        f'{resume}') from None
+
+
 def _train(run: Run, resumed: bool) -> Dict[str, float]:
   """The outer loop: phases, evaluation, checkpoints and reports."""
-  config, workdir, trainer = run.config, run.workdir, run.trainer
-  saved = read_saved_config(workdir)
+  config, output_dir, trainer = run.config, run.output_dir, run.trainer
+  # What the workdir logged, read by every worker of a cluster alike before
+  # the chief writes: their loops must decide the same.
+  evaluated = summaries.logged_steps(run.workdir, run.data.test_split_name)
+  saved = read_saved_config(output_dir)
   if saved != config:  # A new run, or continued with changed fields.
-    workdir_lib.write_atomically(os.path.join(workdir, CONFIG_FILE),
+    workdir_lib.write_atomically(os.path.join(output_dir, CONFIG_FILE),
                                  config.to_json())
-  input_pipeline.record_permutation(run.data, workdir)
+  input_pipeline.record_permutation(run.data, output_dir)
   if resumed:
-    print(f'Resumed from {run.checkpoints.latest} at step {run.step}.',
+    print(f'Resumed from {run.checkpoints.restored} at step {run.step}.',
           flush=True)
-  reporter = summaries.Reporter(workdir, config.train_steps)
+  reporter = summaries.Reporter(output_dir, config.train_steps)
   # Rows a killed run logged after its last checkpoint are redone now.
   reporter.discard_after(run.step)
   reporter.write_host(run.step)
@@ -185,8 +250,7 @@ def _train(run: Run, resumed: bool) -> Dict[str, float]:
     return results
 
   results = None
-  if _evaluation_missed(config, run.step,
-                        reporter.logged_steps(run.data.test_split_name)):
+  if _evaluation_missed(config, run.step, evaluated):
     # A stop after the loop that reached this evaluation skipped it.
     results = evaluate()
   iterator = trainer.train_iterator()

@@ -13,18 +13,11 @@ from typing import Dict, Optional, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import configs, input_pipeline, models, steps, transformer
+from r_lstm import configs, distribute, input_pipeline, models, steps
+from r_lstm import transformer
 from r_lstm.configs import Config
 from r_lstm.errors import NonFiniteError, UsageError
 from r_lstm.objectives import base
-
-
-def make_strategy() -> tf.distribute.Strategy:
-  """MirroredStrategy over several GPUs when present, else the default."""
-  gpus = tf.config.list_logical_devices('GPU')
-  if len(gpus) > 1:
-    return tf.distribute.MirroredStrategy([d.name for d in gpus])
-  return tf.distribute.get_strategy()
 
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
@@ -69,7 +62,7 @@ class Trainer:
                strategy: Optional[tf.distribute.Strategy] = None):
     self.config = config
     self.data = data
-    self.strategy = strategy or make_strategy()
+    self.strategy = strategy or distribute.make_strategy(config.strategy)
     configs.check_sequence_length(config, data.max_length)
     replicas = self.strategy.num_replicas_in_sync
     if config.batch_size % replicas:
