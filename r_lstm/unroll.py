@@ -261,12 +261,11 @@ class StackedCore:
     return tuple(states)
 
   def step(self, projected: tf.Tensor, state: State) -> State:
-    new_state = []
-    for k, (core, part) in enumerate(zip(self.cores,
-                                         self.layer_states(state))):
-      part = tuple(core.step(projected if k == 0 else core.project(below),
-                             part))
-      below = core.output(part)
+    layers = self.layer_states(state)
+    part = tuple(self.cores[0].step(projected, layers[0]))
+    new_state = list(part)
+    for below, core, layer in zip(self.cores, self.cores[1:], layers[1:]):
+      part = tuple(core.step(core.project(below.output(part)), layer))
       new_state.extend(part)
     return tuple(new_state)
 
