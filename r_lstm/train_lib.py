@@ -295,6 +295,9 @@ def _interrupted(run: Run) -> errors.Interrupted:
     where = f'its checkpoint is {run.checkpoints.latest}'
   else:
     where = 'no update had run, nothing to save'
+  if not run.is_chief:
+    where = (f'the run\'s checkpoints are the chief\'s, in '
+             f'{run.checkpoints.restore_from}')
   return errors.Interrupted(
       f'stopped by {signal.Signals(number).name} at update {run.step}; '
       f'{where}. Run the same command again to resume', number)

@@ -3,13 +3,15 @@
 They must compute the update that one process computes with two replicas
 (the same global batch, split the same way, and the same anchors: the
 anchor seed folds in the replica number), only the chief may write in the
-workdir, and a job whose worker is killed must resume from the chief's
-last checkpoint when every worker is relaunched.
+workdir, a job whose worker is killed must resume from the chief's last
+checkpoint when every worker is relaunched, and a stop signal to the chief
+saves a checkpoint there.
 """
 
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -189,6 +191,33 @@ class MultiWorkerTest(tf.test.TestCase):
     self.assertEqual([name for name in os.listdir(self.scratch)
                       if name.startswith('r_lstm_worker_')], [])
 
+  def wait_for_checkpoint(self, workdir, chief, name='ckpt-8.index'):
+    checkpoint = os.path.join(workdir, 'checkpoints', name)
+    deadline = time.time() + START_TIMEOUT
+    while not os.path.exists(checkpoint) and time.time() < deadline:
+      self.assertIsNone(chief.poll(), msg='the run ended before the signal')
+      time.sleep(0.05)
+
+  def test_sigterm_to_the_chief_saves_and_the_other_worker_ends(self):
+    workdir = os.path.join(self.root, 'terminated')
+    scratch = os.path.join(self.root, 'terminated_tmp')
+    os.makedirs(scratch)
+    cluster = Cluster(workdir, self.dataset, scratch)
+    cluster.launch()
+    chief = cluster.processes[0]
+    self.wait_for_checkpoint(workdir, chief)
+    chief.send_signal(signal.SIGTERM)
+    codes, outputs = cluster.wait()
+    self.assertEqual(codes, [cli.INTERRUPTED_EXIT_BASE + signal.SIGTERM,
+                             cli.PEER_LOST_EXIT_CODE], msg=outputs)
+    saved = re.search(r'stopped by SIGTERM at update (\d+); saved (\S+)\.',
+                      outputs[0])
+    self.assertIsNotNone(saved, msg=outputs[0])
+    self.assertTrue(saved.group(2).startswith(workdir))
+    self.assertIn(f'resumes from {saved.group(2)}', outputs[1])
+    for output in outputs:
+      self.assertNotIn('Traceback', output)
+
   def test_a_killed_worker_job_resumes_where_the_chief_saved(self):
     workdir = os.path.join(self.root, 'killed')
     # A killed worker leaves its scratch directory behind: not in this one.
@@ -197,11 +226,7 @@ class MultiWorkerTest(tf.test.TestCase):
     cluster = Cluster(workdir, self.dataset, scratch)
     cluster.launch()
     chief, other = cluster.processes
-    checkpoint = os.path.join(workdir, 'checkpoints', 'ckpt-8.index')
-    deadline = time.time() + START_TIMEOUT
-    while not os.path.exists(checkpoint) and time.time() < deadline:
-      self.assertIsNone(chief.poll(), msg='the run ended before the kill')
-      time.sleep(0.05)
+    self.wait_for_checkpoint(workdir, chief)
     other.send_signal(signal.SIGKILL)
     codes, outputs = cluster.wait()
     self.assertEqual(codes[0], cli.PEER_LOST_EXIT_CODE, msg=outputs[0])
