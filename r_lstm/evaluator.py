@@ -11,7 +11,6 @@ import numpy as np
 import tensorflow as tf
 
 from r_lstm import input_pipeline, summaries, steps
-from r_lstm import losses as losses_lib
 
 
 class Evaluator:
@@ -27,12 +26,7 @@ class Evaluator:
     self.strategy = strategy or tf.distribute.get_strategy()
 
   def _eval_step(self, batch) -> Dict[str, tf.Tensor]:
-    tokens, lengths, labels = batch
-    logits = self.model(tokens, lengths, training=False)
-    losses, correct = losses_lib.cross_entropy_and_correct(labels, logits)
-    return {'loss_sum': tf.reduce_sum(losses),
-            'correct': tf.reduce_sum(correct),
-            'count': tf.cast(tf.size(labels), tf.float32)}
+    return steps.evaluation_sums(self.model, *batch)
 
   @tf.function(reduce_retracing=True)
   def _distributed_eval_step(self, batch):
@@ -44,12 +38,12 @@ class Evaluator:
     """Loss and accuracy over every example of the evaluation split."""
     dataset = self.strategy.experimental_distribute_dataset(
         input_pipeline.eval_dataset(self.data.test, self.batch_size))
-    totals = {'loss_sum': 0.0, 'correct': 0.0, 'count': 0.0}
+    totals = {'loss/total': 0.0, 'accuracy': 0.0, 'count': 0.0}
     for batch in dataset:
       for name, value in self._distributed_eval_step(batch).items():
         totals[name] += float(value)
-    return {'loss': totals['loss_sum'] / totals['count'],
-            'accuracy': totals['correct'] / totals['count'],
+    return {'loss': totals['loss/total'] / totals['count'],
+            'accuracy': totals['accuracy'] / totals['count'],
             'examples': totals['count']}
 
   def segment_images(self, num_examples: int = 4) -> Dict[str, np.ndarray]:

@@ -134,6 +134,17 @@ def update(model, optimizer: keras.optimizers.Optimizer, batch,
   return logs
 
 
+def evaluation_sums(model, tokens, lengths, labels) -> Dict[str, tf.Tensor]:
+  """A batch's supervised scores, summed: 'count' examples, their
+  cross-entropy 'loss/total' and 'accuracy' (correct predictions), from
+  one gradient-free pass (the evaluator's and Keras `evaluate`'s)."""
+  logits = model(tokens, lengths, training=False)
+  losses, correct = losses_lib.cross_entropy_and_correct(labels, logits)
+  return {'count': tf.cast(tf.size(labels), tf.float32),
+          'loss/total': tf.reduce_sum(losses),
+          'accuracy': tf.reduce_sum(correct)}
+
+
 class KerasFit:
   """`compile` + `fit` / `evaluate` for a classifier with `objectives`.
 
@@ -192,11 +203,7 @@ class KerasFit:
 
   def test_step(self, data):
     (tokens, lengths), labels = data
-    logits = self(tokens, lengths, training=False)
-    losses, correct = losses_lib.cross_entropy_and_correct(labels, logits)
-    count = tf.cast(tf.size(labels), tf.float32)
-    return self._record({'count': count, 'loss/total': tf.reduce_sum(losses),
-                         'accuracy': tf.reduce_sum(correct)})
+    return self._record(evaluation_sums(self, tokens, lengths, labels))
 
   def _record(self, logs):
     """Adds a batch's sums to the epoch means; returns the means so far."""

@@ -191,22 +191,26 @@ class MultiWorkerTest(tf.test.TestCase):
     self.assertEqual([name for name in os.listdir(self.scratch)
                       if name.startswith('r_lstm_worker_')], [])
 
-  def wait_for_checkpoint(self, workdir, chief, name='ckpt-8.index'):
-    checkpoint = os.path.join(workdir, 'checkpoints', name)
-    deadline = time.time() + START_TIMEOUT
-    while not os.path.exists(checkpoint) and time.time() < deadline:
-      self.assertIsNone(chief.poll(), msg='the run ended before the signal')
-      time.sleep(0.05)
-
-  def test_sigterm_to_the_chief_saves_and_the_other_worker_ends(self):
-    workdir = os.path.join(self.root, 'terminated')
-    scratch = os.path.join(self.root, 'terminated_tmp')
+  def launch_until_checkpoint(self, name: str):
+    """A new cluster on workdir `name`, running past its checkpoint at
+    update 8. Its workers' TMPDIR is a directory of its own: a killed
+    worker leaves its scratch directory behind."""
+    workdir = os.path.join(self.root, name)
+    scratch = os.path.join(self.root, f'{name}_tmp')
     os.makedirs(scratch)
     cluster = Cluster(workdir, self.dataset, scratch)
     cluster.launch()
-    chief = cluster.processes[0]
-    self.wait_for_checkpoint(workdir, chief)
-    chief.send_signal(signal.SIGTERM)
+    checkpoint = os.path.join(workdir, 'checkpoints', 'ckpt-8.index')
+    deadline = time.time() + START_TIMEOUT
+    while not os.path.exists(checkpoint) and time.time() < deadline:
+      self.assertIsNone(cluster.processes[0].poll(),
+                        msg='the run ended before update 8 was saved')
+      time.sleep(0.05)
+    return workdir, cluster
+
+  def test_sigterm_to_the_chief_saves_and_the_other_worker_ends(self):
+    workdir, cluster = self.launch_until_checkpoint('terminated')
+    cluster.processes[0].send_signal(signal.SIGTERM)
     codes, outputs = cluster.wait()
     self.assertEqual(codes, [cli.INTERRUPTED_EXIT_BASE + signal.SIGTERM,
                              cli.PEER_LOST_EXIT_CODE], msg=outputs)
@@ -219,15 +223,8 @@ class MultiWorkerTest(tf.test.TestCase):
       self.assertNotIn('Traceback', output)
 
   def test_a_killed_worker_job_resumes_where_the_chief_saved(self):
-    workdir = os.path.join(self.root, 'killed')
-    # A killed worker leaves its scratch directory behind: not in this one.
-    scratch = os.path.join(self.root, 'killed_tmp')
-    os.makedirs(scratch)
-    cluster = Cluster(workdir, self.dataset, scratch)
-    cluster.launch()
-    chief, other = cluster.processes
-    self.wait_for_checkpoint(workdir, chief)
-    other.send_signal(signal.SIGKILL)
+    workdir, cluster = self.launch_until_checkpoint('killed')
+    cluster.processes[1].send_signal(signal.SIGKILL)
     codes, outputs = cluster.wait()
     self.assertEqual(codes[0], cli.PEER_LOST_EXIT_CODE, msg=outputs[0])
     self.assertIn('a worker of the cluster stopped answering', outputs[0])
