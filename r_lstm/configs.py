@@ -33,6 +33,8 @@ DECODER_INITS = ('auto', 'project')
 DECODER_EMBEDDINGS = ('shared', 'own')
 # --precision -> the Keras dtype policy of every layer.
 PRECISIONS = ('float32', 'mixed_bfloat16', 'mixed_float16')
+# --decoder_rnn -> how a decoder runs its layers (`objectives.base`).
+DECODER_RNNS = ('auto', 'unroll', 'keras')
 # --strategy -> how the replicas are laid out (`r_lstm.distribute`).
 STRATEGIES = ('auto', 'mirrored', 'multi_worker', 'tpu')
 
@@ -166,6 +168,13 @@ class Config:
       'element\'s gradient path through the main state and the decoder is l '
       'steps long; reverse: newest first (the path of the element k steps '
       'before the anchor is about 2k steps).', choices=DECODER_ORDERS)
+  decoder_rnn: str = _field(
+      'auto', 'objectives', 'How a decoder runs its recurrent layers: unroll '
+      '(all layers in one r_lstm loop; the faster on CPUs), keras '
+      '(keras.layers.LSTM or GRU layer by layer, on the decoder\'s own '
+      'weights; Keras runs them on cuDNN on a GPU when its conditions hold) '
+      'or auto (keras when a GPU is visible). Equal to 1e-5; scheduled '
+      'sampling always runs its own loop.', choices=DECODER_RNNS)
   init: str = _field(
       'torch', 'initialization', 'Weight initialization scheme: torch '
       '(PyTorch\'s: embeddings N(0, 1), recurrent weights and both biases '
@@ -336,7 +345,8 @@ BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
                         'anchor_sharing': 'example',
                         'adam_epsilon': 1e-7,
                         'cell': 'lstm',
-                        'precision': 'float32', 'strategy': 'auto'}
+                        'precision': 'float32', 'strategy': 'auto',
+                        'decoder_rnn': 'auto'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to
@@ -450,12 +460,12 @@ PRESETS.update(_paper_presets())
 PRESETS.update(_analysis_presets())
 
 
-# Fields a resumed run may change: how long it runs and how it reports, not
-# what it trains.
+# Fields a resumed run may change: how long it runs, how it reports and how
+# it computes (the same values), not what it trains.
 RESUMABLE_FIELDS = frozenset({
     'train_steps', 'steps_per_loop', 'eval_every', 'checkpoint_every',
     'max_checkpoints', 'eval_batch_size', 'data_dir', 'deterministic',
-    'strategy'})
+    'strategy', 'decoder_rnn'})
 
 
 def follow_saved_defaults(config: Config, saved: Config) -> Config:

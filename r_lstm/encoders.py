@@ -70,6 +70,19 @@ class TokenLSTM(keras.layers.Layer):
     """The cell reading tokens through `projector(embedding)`."""
     return unroll.ProjectedCore(self.cell, self.projector(embedding))
 
+  def embed(self, tokens: tf.Tensor, embedding=None) -> tf.Tensor:
+    """The cell's dense inputs (..., channels * embed_dim) for tokens
+    (..., channels): each channel's embedding, concatenated in channel
+    order (the kernel's row blocks). `embedding` replaces the layer's own.
+    For a library layer that multiplies its inputs itself; the unroll
+    gathers from the folded table instead (`projector`)."""
+    if embedding is None:
+      embedding = self.embedding
+    embedding = self.cell.computed(embedding)
+    tokens = tf.cast(tokens, tf.int32)
+    return tf.concat([tf.gather(embedding[c], tokens[..., c])
+                      for c in range(self.channels)], axis=-1)
+
   def projector(self, embedding=None) -> unroll.Project:
     """Projects tokens (..., channels) to the gate inputs (..., gates).
 

@@ -75,6 +75,7 @@ class RecurrentCell(keras.layers.Layer):
   """
   state_names: Tuple[str, ...] = ()
   gates = 0  # Gate blocks of `units` columns in the kernels.
+  keras_class = None  # The Keras layer with the same weights and step.
 
   def __init__(self, input_dim: int, units: int,
                initialization: initializers.Initialization = initializers.KERAS,
@@ -118,6 +119,24 @@ class RecurrentCell(keras.layers.Layer):
     cast them."""
     return tf.cast(weight, self.compute_dtype)
 
+  def keras_layer(self) -> keras.layers.Layer:
+    """The Keras recurrent layer of this cell's kind, computing with this
+    cell's own variables (the same objects, not copies), returning the
+    sequence and the final state. Keras runs it on cuDNN on a GPU when
+    its conditions hold."""
+    # Its initializers and seed are never used (the weights are the cell's,
+    # no dropout); zeros and a fixed seed draw nothing from the random state
+    # that the weights made after it start from.
+    layer = self.keras_class(
+        self.units, return_sequences=True, return_state=True,
+        kernel_initializer='zeros', recurrent_initializer='zeros',
+        bias_initializer='zeros', seed=0, dtype=self.dtype_policy)
+    layer.cell.kernel = self.kernel
+    layer.cell.recurrent_kernel = self.recurrent_kernel
+    layer.cell.bias = self.bias
+    layer.cell.built = layer.built = True  # Its weights are set: no build.
+    return layer
+
   def project(self, inputs: tf.Tensor) -> tf.Tensor:
     """Input half of the gate pre-activations, the input bias included."""
     return (tf.matmul(tf.cast(inputs, self.compute_dtype),
@@ -141,6 +160,7 @@ class LSTMCell(RecurrentCell):
   """
   state_names = ('h', 'c')
   gates = 4
+  keras_class = keras.layers.LSTM
 
   def _initializers(self, input_dim, units):
     return self.initialization.lstm_initializers(input_dim, units)
@@ -173,6 +193,7 @@ class GRUCell(RecurrentCell):
   """
   state_names = ('h',)
   gates = 3
+  keras_class = keras.layers.GRU  # reset_after=True, Keras' default.
 
   def _initializers(self, input_dim, units):
     return self.initialization.gru_initializers(input_dim, units)

@@ -1,5 +1,8 @@
 """Tests of the auxiliary decoders against step-by-step reference loops."""
 
+import importlib
+from unittest import mock
+
 from absl.testing import parameterized
 import keras
 import numpy as np
@@ -220,6 +223,121 @@ class DecodersTest(tf.test.TestCase, parameterized.TestCase):
         self.segment, want, from_logits=True)
     self.assertAllClose(loss, tf.reduce_mean(want_loss, axis=[0, 2]),
                         atol=1e-5)
+
+
+class KerasLayersTest(tf.test.TestCase, parameterized.TestCase):
+  """`--decoder_rnn=keras`: one Keras recurrent layer per decoder layer, on
+  the cells' own variables, computes what the `StackedCore` loop does."""
+
+  def setUp(self):
+    super().setUp()
+    self.segment = tf.random.stateless_uniform([L, N, C], [1, 2], 0, VOCAB,
+                                               tf.int32)
+    self.state = tuple(tf.random.stateless_normal([N, UNITS], [3, k])
+                       for k in range(2))
+    self.main_outputs = tf.random.stateless_normal([L, N, MAIN], [4, 5])
+    self.feed = tf.random.stateless_uniform([L - 1, N], [6, 7]) < 0.5
+
+  def _twins(self, kind, cell, layers):
+    """The same decoder twice (same weights), unroll and keras."""
+    decoders = []
+    for rnn in ('unroll', 'keras'):
+      keras.utils.set_random_seed(3)
+      if kind == 'reconstruction':
+        decoders.append(reconstruction.ReconstructionDecoder(
+            VOCAB, C, embed_dim=4, main_units=UNITS, units=UNITS,
+            num_layers=layers, head_units=(8,), cell=cell, rnn=rnn))
+      else:
+        decoders.append(prediction.PredictionDecoder(
+            VOCAB, C, main_units=MAIN, units=UNITS, num_layers=layers,
+            head_units=(8,), cell=cell, rnn=rnn))
+    for mine, twin in zip(*[d.weights for d in decoders]):
+      self.assertAllEqual(mine, twin)
+    return decoders
+
+  def _run(self, decoder, kind, cell, feed):
+    with tf.GradientTape() as tape:
+      if kind == 'reconstruction':
+        state = self.state if cell == 'lstm' else self.state[:1]
+        loss, _, logits = decoder(state, self.segment, feed)
+      else:
+        loss, _, logits = decoder(self.main_outputs, self.segment)
+      total = tf.reduce_sum(loss)
+    return logits, tape.gradient(total, decoder.trainable_weights)
+
+  @parameterized.product(kind=('reconstruction', 'prediction'),
+                         cell=('lstm', 'gru'), layers=(1, 2),
+                         use_function=(False, True))
+  def test_keras_layers_equal_the_unroll(self, kind, cell, layers,
+                                         use_function):
+    unrolled, keras_layers = self._twins(kind, cell, layers)
+    self.assertTrue(keras_layers.runs_keras_layers)
+    self.assertFalse(unrolled.runs_keras_layers)
+    run = tf.function(self._run) if use_function else self._run
+    feeds = (None, self.feed) if kind == 'reconstruction' else (None,)
+    for feed in feeds:
+      want_logits, want_grads = run(unrolled, kind, cell, feed)
+      logits, grads = run(keras_layers, kind, cell, feed)
+      self.assertAllClose(logits, want_logits, atol=1e-5)
+      self.assertLen(grads, len(want_grads))
+      for got, want, weight in zip(grads, want_grads,
+                                   keras_layers.trainable_weights):
+        self.assertIsNotNone(got, msg=weight.path)
+        self.assertAllClose(got, want, atol=1e-5, msg=weight.path)
+
+  def test_keras_layers_compute_with_the_cells_own_variables(self):
+    _, decoder = self._twins('reconstruction', 'lstm', 2)
+    decoder(self.state, self.segment)
+    layers = decoder._keras_layers()
+    for layer, cell in zip(layers, [decoder.bottom.cell]
+                           + decoder.upper_cells):
+      self.assertIs(layer.cell.kernel, cell.kernel)
+      self.assertIs(layer.cell.recurrent_kernel, cell.recurrent_kernel)
+      self.assertIs(layer.cell.bias, cell.bias)
+    # The decoder's weights are its cells', listed once each.
+    paths = [w.path for w in decoder.weights]
+    self.assertEqual(len(paths), len(set(paths)))
+    self.assertFalse(any('lstm_cell' in path for path in paths))
+    cell = decoder.bottom.cell
+    cell.kernel.assign_add(tf.ones_like(cell.kernel))
+    _, _, after = decoder(self.state, self.segment)
+    _, twin = self._twins('reconstruction', 'lstm', 2)
+    _, _, before = twin(self.state, self.segment)
+    self.assertNotAllClose(after, before)
+
+  @parameterized.parameters(('lstm', '_cudnn_lstm'), ('gru', '_cudnn_gru'))
+  def test_keras_hands_the_decoder_layers_to_cudnn_on_a_gpu(self, cell,
+                                                             kernel):
+    """With a GPU, Keras would call its cuDNN kernel with the cells' own
+    weights. No GPU here: Keras' GPU check is faked true and its cuDNN call
+    recorded, then refused as on a machine without the op, so that Keras
+    falls back to its own loop. Reads Keras' private backend module: it
+    is where Keras decides."""
+    keras_rnn = importlib.import_module('keras.src.backend.tensorflow.rnn')
+    _, decoder = self._twins('prediction', cell, 2)
+    calls = []
+
+    def cudnn(inputs, initial_state, *args, **kwargs):
+      del inputs, initial_state
+      calls.append(args[0] if cell == 'gru' else args[1])
+      raise NotImplementedError
+
+    with mock.patch.object(keras_rnn, '_is_gpu_available', return_value=True), \
+         mock.patch.object(keras_rnn, kernel, side_effect=cudnn):
+      _, _, logits = decoder(self.main_outputs, self.segment)
+    self.assertLen(calls, 2)  # One call per decoder layer.
+    kernels = [decoder.bottom.kernel, decoder.upper_cells[0].kernel]
+    for got, want in zip(calls, kernels):
+      self.assertAllEqual(got, want)
+    self.assertEqual(logits.shape, (L, N, C, VOCAB))
+
+  def test_auto_runs_keras_layers_only_with_a_gpu(self):
+    decoder = reconstruction.ReconstructionDecoder(
+        VOCAB, C, embed_dim=4, main_units=UNITS, units=UNITS, num_layers=2,
+        head_units=(8,), rnn='auto')
+    self.assertEqual(decoder.runs_keras_layers,
+                     bool(tf.config.list_logical_devices('GPU')))
+    self.assertEqual(decoder.get_config()['rnn'], 'auto')
 
 
 if __name__ == '__main__':

@@ -184,37 +184,42 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
                       f'example {b}: {grads[b]}')
 
   @parameterized.product(use_function=(False, True),
-                         order=('forward', 'reverse'), cell=CELLS)
-  def test_reconstruction_gradient_windows(self, use_function, order, cell):
+                         order=('forward', 'reverse'), cell=CELLS,
+                         rnn=('unroll', 'keras'))
+  def test_reconstruction_gradient_windows(self, use_function, order, cell,
+                                           rnn):
     # Example 0: overlapping windows [6, 10) and [8, 12); example 1: one
     # anchor at the end and one at the smallest position, l. The order in
     # which the decoder reconstructs does not move the window.
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
     grads = self._step_gradients(
-        self._model(decoder_order=order, cell=cell), anchors,
-        'reconstruction', use_function)
+        self._model(decoder_order=order, cell=cell, decoder_rnn=rnn),
+        anchors, 'reconstruction', use_function)
     self.assertWindow(grads, [[(6, 10), (8, 12)], [(20, 24), (2, 6)]])
 
   @parameterized.product(use_function=(False, True),
-                         unfed_input=('none', 'sampled'), cell=CELLS)
+                         unfed_input=('none', 'sampled'), cell=CELLS,
+                         rnn=('unroll', 'keras'))
   def test_reconstruction_gradient_windows_with_unfed_steps(
-      self, use_function, unfed_input, cell):
+      self, use_function, unfed_input, cell, rnn):
     # Unfed steps read nothing or the decoder's own samples (through its
     # own table): neither opens a path into the main LSTM.
     model = self._model(decoder_feed_rate=0.5,
-                        decoder_unfed_input=unfed_input, cell=cell)
+                        decoder_unfed_input=unfed_input, cell=cell,
+                        decoder_rnn=rnn)
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
     grads = self._step_gradients(model, anchors, 'reconstruction',
                                  use_function,
                                  feed_seed=tf.constant([1, 2], tf.int64))
     self.assertWindow(grads, [[(6, 10), (8, 12)], [(20, 24), (2, 6)]])
 
-  @parameterized.product(use_function=(False, True), cell=CELLS)
-  def test_prediction_gradient_windows(self, use_function, cell):
+  @parameterized.product(use_function=(False, True), cell=CELLS,
+                         rnn=('unroll', 'keras'))
+  def test_prediction_gradient_windows(self, use_function, cell, rnn):
     # Outputs at positions a .. a+l-1 come from steps a-1 .. a+l-2.
     anchors = self._anchors([[6, 6], [6, 6]], [[3, 5], [18, 1]])
-    grads = self._step_gradients(self._model(cell=cell), anchors,
-                                 'prediction', use_function)
+    grads = self._step_gradients(self._model(cell=cell, decoder_rnn=rnn),
+                                 anchors, 'prediction', use_function)
     self.assertWindow(grads, [[(2, 8), (4, 10)], [(17, 23), (0, 6)]])
 
   @parameterized.parameters(*CELLS)

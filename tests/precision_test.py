@@ -32,15 +32,19 @@ class PrecisionTest(tf.test.TestCase, parameterized.TestCase):
                                self.data)
 
   @parameterized.parameters(*[
-      (precision, model, cell) for precision in MIXED
-      for model, cell in (('lstm', 'lstm'), ('lstm', 'gru'),
-                          ('rp_lstm', 'lstm'), ('rp_lstm', 'gru'),
-                          ('transformer', 'lstm'))])
+      (precision, model, cell, rnn) for precision in MIXED
+      for model, cell, rnn in (
+          ('lstm', 'lstm', 'unroll'), ('lstm', 'gru', 'unroll'),
+          ('rp_lstm', 'lstm', 'unroll'), ('rp_lstm', 'gru', 'unroll'),
+          ('rp_lstm', 'lstm', 'keras'), ('transformer', 'lstm', 'unroll'))])
   def test_an_update_changes_every_weight_and_keeps_float32_weights(
-      self, precision, model, cell):
-    trainer = self._trainer(model=model, precision=precision, cell=cell,
-                            decoder_feed_rate=0.5,
-                            decoder_unfed_input='sampled')
+      self, precision, model, cell, rnn):
+    # Keras' layers run the teacher-forced decoders: fed steps and unfed
+    # ones that read no input (sampled ones have their own loop).
+    trainer = self._trainer(
+        model=model, precision=precision, cell=cell, decoder_feed_rate=0.5,
+        decoder_unfed_input='none' if rnn == 'keras' else 'sampled',
+        decoder_rnn=rnn)
     self.assertIn(COMPUTE[precision].name, _compute_dtypes(trainer.model))
     if precision == 'mixed_float16':
       # Start the loss scale where float16 gradients stay finite: the

@@ -61,6 +61,27 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
       self.assertIn(f'loss/{objective}', logs)
       self.assertIn(f'accuracy/{objective}', logs)
 
+  @parameterized.parameters(('rp_lstm', 'lstm', 1.0), ('rp_lstm', 'gru', 0.5),
+                            ('r_lstm', 'lstm', 0.5))
+  def test_keras_decoder_layers_make_the_unroll_updates(self, model, cell,
+                                                        feed_rate):
+    trainers = {rnn: trainer_lib.Trainer(testing.TINY_CONFIG.replace(
+        model=model, cell=cell, decoder_feed_rate=feed_rate,
+        decoder_rnn=rnn), self.data) for rnn in ('unroll', 'keras')}
+    before = _weights(trainers['unroll'])
+    for got, want in zip(_weights(trainers['keras']), before):
+      self.assertAllEqual(got, want)  # The same seed: the same start.
+    logs = {rnn: trainer.train(trainer.train_iterator(), 2)
+            for rnn, trainer in trainers.items()}
+    for name, value in logs['unroll'].items():
+      self.assertAllClose(logs['keras'][name], value, atol=1e-5, msg=name)
+    after = _weights(trainers['unroll'])
+    for variable, got, want, old in zip(
+        trainers['keras'].model.trainable_variables,
+        _weights(trainers['keras']), after, before):
+      self.assertAllClose(got, want, atol=1e-5, msg=variable.path)
+      self.assertNotAllClose(got, old, msg=variable.path)
+
   def test_pretraining_updates_no_classifier_head_variable(self):
     config = testing.TINY_CONFIG.replace(model='rp_lstm', pretrain_steps=1)
     trainer = trainer_lib.Trainer(config, self.data)

@@ -106,8 +106,14 @@ class AuxiliaryDecoder(keras.layers.Layer):
   def __init__(self, vocab_size: int, channels: int, units: int,
                num_layers: int, head_units: Sequence[int],
                initialization: initializers.Initialization = initializers.KERAS,
-               aux_length: int = 600, cell: str = 'lstm', **kwargs):
+               aux_length: int = 600, cell: str = 'lstm', rnn: str = 'auto',
+               **kwargs):
+    """`rnn` ('auto', 'unroll' or 'keras', `configs.DECODER_RNNS`) is how
+    the teacher-forced stack runs (`recurrent_outputs`)."""
     super().__init__(**kwargs)
+    self.rnn = rnn
+    self.runs_keras_layers = rnn == 'keras' or (
+        rnn == 'auto' and bool(tf.config.list_logical_devices('GPU')))
     self.vocab_size = vocab_size
     self.channels = channels
     self.units = units
@@ -142,7 +148,8 @@ class AuxiliaryDecoder(keras.layers.Layer):
             'channels': self.channels, 'units': self.units,
             'num_layers': self.num_layers, 'head_units': self.head_units,
             'initialization': self.initialization.to_dict(),
-            'aux_length': self.aux_length, 'cell': self.cell_kind}
+            'aux_length': self.aux_length, 'cell': self.cell_kind,
+            'rnn': self.rnn}
 
   def anchor_range(self) -> Tuple[int, int]:
     """(low, margin): anchors of an example of length T lie in
@@ -180,12 +187,57 @@ class AuxiliaryDecoder(keras.layers.Layer):
     return tuple(bottom_state) + tuple(
         part for cell in self.upper_cells for part in cell.zero_state(rows))
 
+  @property
+  def bottom_cell(self) -> unroll.RecurrentCell:
+    """The bottom layer's cell (its weights; what it reads is the
+    subclass's)."""
+    raise NotImplementedError
+
+  def keras_outputs(self, bottom_inputs: tf.Tensor,
+                    bottom_state: Optional[unroll.State] = None
+                    ) -> tf.Tensor:
+    """The top layer's outputs (L, N, units) over dense bottom-layer inputs
+    (L, N, bottom input size), through one Keras recurrent layer per
+    decoder layer (`runs_keras_layers`): the bottom one from
+    `bottom_state` (None: zeros), the others from zeros. On a GPU Keras
+    runs each on cuDNN when its conditions hold, and they do here (Keras'
+    activations, no dropout, no mask); elsewhere Keras' own loop. Equal to
+    the `StackedCore` loop (`_logits`) to float rounding."""
+    outputs = tf.transpose(bottom_inputs, [1, 0, 2])  # Keras: batch-major.
+    for k, layer in enumerate(self._keras_layers()):
+      initial = list(bottom_state) if k == 0 and bottom_state else None
+      outputs = layer(outputs, initial_state=initial)[0]
+    return tf.transpose(outputs, [1, 0, 2])
+
+  def _keras_layers(self):
+    """The Keras recurrent layers `keras_outputs` runs, one per decoder
+    layer, made by `_attach_keras_layers`."""
+    return self._keras_layer_list
+
+  def _attach_keras_layers(self) -> None:
+    """Makes a Keras recurrent layer per decoder layer, computing with that
+    layer's own cell variables (the same objects, so an update changes
+    both), when `runs_keras_layers`. Subclasses call it once their bottom
+    cell exists, outside any `tf.function` (a Keras layer makes a seed
+    variable when constructed). Held outside Keras' attribute tracking:
+    the weights stay the cells', under the cells' checkpoint names."""
+    layers = None
+    if self.runs_keras_layers:
+      layers = [cell.keras_layer()
+                for cell in [self.bottom_cell] + self.upper_cells]
+    object.__setattr__(self, '_keras_layer_list', layers)
+
   def _logits(self, bottom_cell: unroll.Core, projected: tf.Tensor,
               bottom_state: unroll.State) -> tf.Tensor:
-    """Logits (L, N, C, V) from the bottom layer's projected inputs."""
+    """Logits (L, N, C, V) from the bottom layer's projected inputs,
+    through the `StackedCore` loop."""
     _, outputs = unroll.scan(self.stack(bottom_cell), projected,
                              self.start_state(bottom_state),
                              return_outputs=True)
+    return self.head_logits(outputs)
+
+  def head_logits(self, outputs: tf.Tensor) -> tf.Tensor:
+    """Logits (L, N, C, V) from the top layer's outputs (L, N, units)."""
     logits = self.head(tf.reshape(outputs, [-1, self.units]))
     return tf.reshape(logits, tf.concat(
         [tf.shape(outputs)[:2], [self.channels, self.vocab_size]], axis=0))

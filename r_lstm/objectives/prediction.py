@@ -26,12 +26,14 @@ class PredictionDecoder(base.AuxiliaryDecoder):
   def __init__(self, vocab_size: int, channels: int, main_units: int,
                units: int, num_layers: int, head_units: Sequence[int],
                initialization: initializers.Initialization = initializers.KERAS,
-               aux_length: int = 600, cell: str = 'lstm', **kwargs):
+               aux_length: int = 600, cell: str = 'lstm', rnn: str = 'auto',
+               **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     initialization, aux_length, cell, **kwargs)
+                     initialization, aux_length, cell, rnn, **kwargs)
     self.main_units = main_units
     self.bottom = unroll.CELLS[cell](main_units, units, self.initialization,
                                      name=f'{cell}_0')
+    self._attach_keras_layers()
     self.built = True
 
   @classmethod
@@ -41,11 +43,15 @@ class PredictionDecoder(base.AuxiliaryDecoder):
     return cls(vocab_size, channels, main_units, options.decoder_units,
                options.decoder_layers, options.decoder_head_units,
                initialization, aux_length=options.aux_length, cell=cell,
-               name=cls.attribute)
+               rnn=options.decoder_rnn, name=cls.attribute)
 
   @classmethod
   def main_window_steps(cls, options):
     return options.aux_length
+
+  @property
+  def bottom_cell(self):
+    return self.bottom
 
   def get_config(self):
     return {**super().get_config(), 'main_units': self.main_units}
@@ -77,6 +83,9 @@ class PredictionDecoder(base.AuxiliaryDecoder):
            ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Scores the prediction of `targets` (l, N, C) from main outputs
     (l, N, main_units); returns (loss (N,), accuracy (N,), logits)."""
-    logits = self._logits(self.bottom, self.bottom.project(main_outputs),
-                          self.bottom.zero_state(tf.shape(main_outputs)[1]))
+    if self.runs_keras_layers:
+      logits = self.head_logits(self.keras_outputs(main_outputs))
+    else:
+      logits = self._logits(self.bottom, self.bottom.project(main_outputs),
+                            self.bottom.zero_state(tf.shape(main_outputs)[1]))
     return (*base.token_losses(logits, targets), logits)

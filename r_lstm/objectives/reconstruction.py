@@ -75,9 +75,9 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                initialization: initializers.Initialization = initializers.KERAS,
                aux_length: int = 600, aux_bptt: int = 300,
                feed_rate: float = 1.0, order: str = 'forward',
-               cell: str = 'lstm', **kwargs):
+               cell: str = 'lstm', rnn: str = 'auto', **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     initialization, aux_length, cell, **kwargs)
+                     initialization, aux_length, cell, rnn, **kwargs)
     self.embed_dim = embed_dim
     self.main_units = main_units
     self.init = init
@@ -97,6 +97,7 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                         for part in unroll.CELLS[cell].state_names]
       for dense in self.init_maps:
         dense.build((None, main_units))
+    self._attach_keras_layers()
     self.built = True
 
   @classmethod
@@ -109,11 +110,16 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                initialization, aux_length=options.aux_length,
                aux_bptt=options.aux_bptt,
                feed_rate=options.decoder_feed_rate,
-               order=options.decoder_order, cell=cell, name=cls.attribute)
+               order=options.decoder_order, cell=cell,
+               rnn=options.decoder_rnn, name=cls.attribute)
 
   @classmethod
   def main_window_steps(cls, options):
     return options.aux_bptt
+
+  @property
+  def bottom_cell(self):
+    return self.bottom.cell
 
   def get_config(self):
     return {**super().get_config(), 'embed_dim': self.embed_dim,
@@ -185,13 +191,22 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     if self.shares_embedding and main_embedding is None:
       raise ValueError('this decoder shares the main embedding: pass '
                        'main_embedding')
-    project = self.bottom.projector(
-        main_embedding if self.shares_embedding else None)
+    embedding = main_embedding if self.shares_embedding else None
+    if feed is not None:
+      feed = tf.concat([tf.ones_like(feed[:1]), feed[1:]], axis=0)
+    if self.runs_keras_layers and not (feed is not None
+                                       and self.samples_unfed):
+      inputs = self.bottom.embed(segment[:-1], embedding)
+      if feed is not None:
+        # No input: a zero vector, whose projection is the bias alone.
+        inputs *= tf.cast(feed[:, :, tf.newaxis], inputs.dtype)
+      logits = self.head_logits(self.keras_outputs(inputs, state))
+      return (*base.token_losses(logits, segment[1:]), logits)
+    project = self.bottom.projector(embedding)
     projected = project(segment[:-1])
     if feed is None:
       logits = self._logits(self.bottom.cell, projected, state)
     else:
-      feed = tf.concat([tf.ones_like(feed[:1]), feed[1:]], axis=0)
       if self.samples_unfed:
         if sample_seed is None:
           raise ValueError('this decoder samples unfed steps: pass '
