@@ -288,7 +288,7 @@ class KerasLayersTest(tf.test.TestCase, parameterized.TestCase):
   def test_keras_layers_compute_with_the_cells_own_variables(self):
     _, decoder = self._twins('reconstruction', 'lstm', 2)
     decoder(self.state, self.segment)
-    layers = decoder._keras_layers()
+    layers = decoder.keras_layers
     for layer, cell in zip(layers, [decoder.bottom.cell]
                            + decoder.upper_cells):
       self.assertIs(layer.cell.kernel, cell.kernel)

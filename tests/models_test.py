@@ -236,15 +236,16 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue(all(np.abs(g).sum() > 0 for g in decoder_grads))
 
   @parameterized.product(use_function=(False, True),
-                         order=('forward', 'reverse'), cell=CELLS)
+                         order=('forward', 'reverse'), cell=CELLS,
+                         rnn=('unroll', 'keras'))
   def test_shared_embedding_gets_only_the_segment_reads(self, use_function,
-                                                        order, cell):
+                                                        order, cell, rnn):
     # No gradient through the main LSTM (aux_bptt 0): what reaches the
     # shared table are the decoder's own reads: every element of the
     # segment [a-l, a) but the one it reconstructs last, which is only
     # predicted (a-1 forward, a-l in reverse).
     model = self._model(aux_bptt=0, decoder_embedding='shared',
-                        decoder_order=order, cell=cell)
+                        decoder_order=order, cell=cell, decoder_rnn=rnn)
     anchors = self._anchors([[10, 12], [24, 6]], [[1, 1], [1, 1]])
     grads = self._step_gradients(model, anchors, 'reconstruction',
                                  use_function)

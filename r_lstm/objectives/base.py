@@ -109,7 +109,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
                aux_length: int = 600, cell: str = 'lstm', rnn: str = 'auto',
                **kwargs):
     """`rnn` ('auto', 'unroll' or 'keras', `configs.DECODER_RNNS`) is how
-    the teacher-forced stack runs (`recurrent_outputs`)."""
+    the teacher-forced stack runs (`keras_outputs`)."""
     super().__init__(**kwargs)
     self.rnn = rnn
     self.runs_keras_layers = rnn == 'keras' or (
@@ -204,14 +204,16 @@ class AuxiliaryDecoder(keras.layers.Layer):
     activations, no dropout, no mask); elsewhere Keras' own loop. Equal to
     the `StackedCore` loop (`_logits`) to float rounding."""
     outputs = tf.transpose(bottom_inputs, [1, 0, 2])  # Keras: batch-major.
-    for k, layer in enumerate(self._keras_layers()):
+    for k, layer in enumerate(self.keras_layers):
       initial = list(bottom_state) if k == 0 and bottom_state else None
       outputs = layer(outputs, initial_state=initial)[0]
     return tf.transpose(outputs, [1, 0, 2])
 
-  def _keras_layers(self):
+  @property
+  def keras_layers(self):
     """The Keras recurrent layers `keras_outputs` runs, one per decoder
-    layer, made by `_attach_keras_layers`."""
+    layer (None without `runs_keras_layers`), made by
+    `_attach_keras_layers`."""
     return self._keras_layer_list
 
   def _attach_keras_layers(self) -> None:
