@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from experiments.bench import common
+from r_lstm import configs
 from r_lstm import evaluator as evaluator_lib
 from r_lstm import trainer as trainer_lib
 
@@ -38,6 +39,8 @@ flags.DEFINE_bool('check', True, 'Check both compute the same losses first.')
 flags.DEFINE_integer('eval_examples', 2000, 'Sequences scored for the '
                      'evaluation rate.')
 flags.DEFINE_integer('eval_batch_size', 500, 'Evaluation batch.')
+flags.DEFINE_enum('decoder_rnn', 'auto', configs.DECODER_RNNS,
+                  'How our decoders run their layers (--decoder_rnn).')
 flags.DEFINE_string('output', 'docs/bench/speed.json', 'JSON results.')
 
 FLAGS = flags.FLAGS
@@ -127,7 +130,8 @@ def main(argv):
   for variant in FLAGS.variants:
     for batch_size in (int(b) for b in FLAGS.batch_sizes):
       config = common.config(variant, batch_size).replace(
-          eval_batch_size=FLAGS.eval_batch_size)
+          eval_batch_size=FLAGS.eval_batch_size,
+          decoder_rnn=FLAGS.decoder_rnn)
       trainer = trainer_lib.Trainer(config, data)
       row = {'variant': variant, 'batch': batch_size,
              'length': FLAGS.length}
