@@ -38,7 +38,8 @@ class Run:
   `output_dir` is where this process writes: the workdir, except on the
   workers of a cluster other than the chief (`distribute.is_chief`), which
   write their checkpoints and summaries to a scratch directory of their
-  own and read the chief's checkpoints to resume.
+  own and read the chief's checkpoints to resume. `saved_config` is the
+  config the workdir held when the run was loaded (None: a new run).
   """
   config: Config
   workdir: str
@@ -46,11 +47,13 @@ class Run:
   evaluator: Evaluator
   checkpoints: RunCheckpoints
   output_dir: str
+  saved_config: Optional[Config] = None
 
   @classmethod
   def build(cls, config: Config, workdir: str,
             data: input_pipeline.SequenceData,
-            strategy: Optional[tf.distribute.Strategy] = None) -> 'Run':
+            strategy: Optional[tf.distribute.Strategy] = None,
+            saved_config: Optional[Config] = None) -> 'Run':
     trainer = Trainer(config, data, strategy)
     output_dir = workdir
     if not distribute.is_chief(trainer.strategy):
@@ -63,7 +66,7 @@ class Run:
                               config.max_checkpoints,
                               restore_from=os.path.join(workdir,
                                                         CHECKPOINT_DIR)),
-               output_dir)
+               output_dir, saved_config)
 
   @property
   def is_chief(self) -> bool:
@@ -127,7 +130,7 @@ def load_run(config: Config, workdir: str,
   data = input_pipeline.load(config, workdir)
   memory.check(config, data.max_length, data.channels, data.vocab_size,
                data.num_classes)
-  return Run.build(config, workdir, data, strategy)
+  return Run.build(config, workdir, data, strategy, saved)
 
 
 def load_trained(workdir: str) -> Run:
@@ -229,7 +232,7 @@ def _train(run: Run, resumed: bool) -> Dict[str, float]:
   # What the workdir logged, read by every worker of a cluster alike before
   # the chief writes: their loops must decide the same.
   evaluated = summaries.logged_steps(run.workdir, run.data.test_split_name)
-  saved = read_saved_config(output_dir)
+  saved = run.saved_config if run.is_chief else None
   if saved != config:  # A new run, or continued with changed fields.
     workdir_lib.write_atomically(os.path.join(output_dir, CONFIG_FILE),
                                  config.to_json())
