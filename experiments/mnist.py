@@ -1,10 +1,19 @@
-r"""Comparisons on real pixel MNIST (784 steps), one run per variant.
+r"""Comparisons on real pixel MNIST (784 steps), one run per variant, and
+the same on pMNIST and CIFAR-10 (`--experiment=fidelity`).
 
   # Truncated vs full backpropagation, plain LSTM, 500 updates each:
   python -m experiments.mnist --experiment=truncation
   # The paper's headline: LSTM vs r-LSTM, supervised gradient truncated to
   # the last 300 steps, 3000 updates each:
   python -m experiments.mnist --experiment=auxiliary
+  # pMNIST and CIFAR-10 (JPEG copy): the TFDS mnist directory and the
+  # decoded CIFAR-10 arrays first (docs/transfer.md):
+  python -m r_lstm.import_arrays --name=mnist \
+      --npz=../shared/datasets/mnist.npz --data_dir=runs/tfds
+  python -m r_lstm.decode_images \
+      --input=../shared/datasets/cifar10_jpeg.npz --output=data/cifar10_jpeg.npz
+  python -m experiments.mnist --experiment=fidelity --data_dir=runs/tfds \
+      --variants=pmnist_lstm_t300,pmnist_r_lstm_t300 --seeds=0,1,2
 
 Each variant trains in its own workdir below --workdir_root (re-running
 resumes), scores the full test split every `eval_every` updates, and the
@@ -39,6 +48,12 @@ HEADLINE = dict(batch_size=32, train_steps=3000, eval_every=500, bptt=300,
 # main embedding table, as the reference's does.
 PAPER_DECODER = dict(model='r_lstm', decoder_order='forward',
                      decoder_feed_rate=1.0, decoder_embedding='shared')
+
+# The CIFAR-10 JPEG copy as `python -m r_lstm.decode_images` writes it
+# (docs/transfer.md).
+CIFAR10_JPEG = 'npz:data/cifar10_jpeg.npz'
+PMNIST = dict(dataset='pmnist')
+FULL_BP = 100_000  # Longer than any sequence here.
 
 # experiment -> (shared settings, {variant: its own settings}). The head
 # reads h unless a variant says otherwise: the runs in docs/EXPERIMENTS.md
@@ -116,6 +131,21 @@ EXPERIMENTS = {
          'r_lstm_k300_torch_batch_anchors_eps1e-8': dict(
              PAPER_DECODER, init='torch', anchor_sharing='batch',
              adam_epsilon=1e-8)}),
+    # Table 2 beyond MNIST (issue 29): the paper's decoder, the default
+    # initialization (torch), the headline budget.
+    'fidelity': (
+        HEADLINE,
+        {'pmnist_lstm_t300': dict(PMNIST, model='lstm'),
+         'pmnist_r_lstm_t300': dict(PMNIST, **PAPER_DECODER),
+         'pmnist_lstm_full': dict(PMNIST, model='lstm', bptt=FULL_BP),
+         'cifar10_lstm_t300': dict(dataset=CIFAR10_JPEG, model='lstm'),
+         'cifar10_r_lstm_t300': dict(dataset=CIFAR10_JPEG, **PAPER_DECODER),
+         'cifar10_lstm_full': dict(dataset=CIFAR10_JPEG, model='lstm',
+                                   bptt=FULL_BP),
+         # The sanity ceiling: 16 x 16 images (256 steps), where a full-BP
+         # LSTM must learn clearly.
+         'cifar10_16px_lstm_full': dict(dataset=CIFAR10_JPEG, image_size=16,
+                                        model='lstm', bptt=FULL_BP)}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),
@@ -123,6 +153,7 @@ flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),
 flags.DEFINE_list('variants', None, 'Run only these variants.')
 flags.DEFINE_string('npz', '../shared/datasets/mnist.npz',
                     'Keras-layout MNIST arrays.')
+flags.DEFINE_string('data_dir', None, 'TFDS data directory (pmnist).')
 flags.DEFINE_string('workdir_root', None,
                     'Default: runs/mnist_<experiment>.')
 flags.DEFINE_integer('train_steps', None, 'Override the updates per run.')
@@ -167,7 +198,8 @@ def main(argv):
     workdirs = []
     for seed in seeds:
       config = configs.preset('default').replace(
-          dataset=f'npz:{FLAGS.npz}', steps_per_loop=25, seed=seed,
+          dataset=f'npz:{FLAGS.npz}', data_dir=FLAGS.data_dir,
+          steps_per_loop=25, seed=seed,
           **{**shared, **settings})
       if FLAGS.train_steps:
         config = config.replace(train_steps=FLAGS.train_steps)

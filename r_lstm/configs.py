@@ -22,7 +22,7 @@ MODELS = {
     'rp_lstm': ('reconstruction', 'prediction'),
     'transformer': (),  # The baseline: full backpropagation, no truncation.
 }
-# The recurrent cells (`unroll.CELLS`) of the encoder and decoders.
+# The recurrent cells (`cells.CELLS`) of the encoder and decoders.
 CELLS = ('lstm', 'gru')
 OPTIMIZERS = ('adam', 'rmsprop')
 DECODER_ORDERS = ('forward', 'reverse')
@@ -35,6 +35,8 @@ DECODER_EMBEDDINGS = ('shared', 'own')
 PRECISIONS = ('float32', 'mixed_bfloat16', 'mixed_float16')
 # --decoder_rnn -> how a decoder runs its layers (`objectives.base`).
 DECODER_RNNS = ('auto', 'unroll', 'keras')
+# --rnn_gradient -> how a recurrent loop's gradient is computed (`unroll`).
+RNN_GRADIENTS = ('sequence', 'autodiff')
 # --strategy -> how the replicas are laid out (`r_lstm.distribute`).
 STRATEGIES = ('auto', 'mirrored', 'multi_worker', 'tpu')
 
@@ -104,6 +106,13 @@ class Config:
       'of each sequence; K >= its length is full backpropagation; 0 trains '
       'only the classifier head (with r_lstm, the paper\'s "no '
       'backpropagation" extreme).')
+  rnn_gradient: str = _field(
+      'sequence', 'encoder', 'How the gradient of every recurrent window '
+      '(the main network\'s and the decoders\') is computed: sequence (a '
+      'whole-sequence kernel with a hand-written backward pass, r_lstm/'
+      'sequence.py: the faster) or autodiff (TensorFlow differentiates the '
+      'step loop). Equal to 1e-5; runs saved before this field existed '
+      'resume with autodiff, bit for bit.', choices=RNN_GRADIENTS)
   embed_dim: int = _field(128, 'encoder',
                           'Embedding size per channel (paper: 128).')
   lstm_units: int = _field(128, 'encoder', 'Main recurrent layer size '
@@ -346,7 +355,7 @@ BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
                         'adam_epsilon': 1e-7,
                         'cell': 'lstm',
                         'precision': 'float32', 'strategy': 'auto',
-                        'decoder_rnn': 'auto'}
+                        'decoder_rnn': 'auto', 'rnn_gradient': 'autodiff'}
 
 PRESETS = {
     # The paper's MNIST setting with the supervised gradient truncated to
@@ -465,7 +474,7 @@ PRESETS.update(_analysis_presets())
 RESUMABLE_FIELDS = frozenset({
     'train_steps', 'steps_per_loop', 'eval_every', 'checkpoint_every',
     'max_checkpoints', 'eval_batch_size', 'data_dir', 'deterministic',
-    'strategy', 'decoder_rnn'})
+    'strategy', 'decoder_rnn', 'rnn_gradient'})
 
 
 def follow_saved_defaults(config: Config, saved: Config) -> Config:

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from r_lstm import initializers, unroll
+from r_lstm import cells, initializers, unroll
 
 
 def add_token_embedding(
@@ -51,7 +51,7 @@ class TokenLSTM(keras.layers.Layer):
       self.embedding = add_token_embedding(self, channels, vocab_size,
                                            embed_dim, self.initialization)
     self.cell_kind = cell
-    self.cell = unroll.CELLS[cell](channels * embed_dim, units,
+    self.cell = cells.CELLS[cell](channels * embed_dim, units,
                                    self.initialization, name=cell)
     self.built = True
 

@@ -177,31 +177,34 @@ MAX_INT32 = 2 ** 31 - 1
 
 def read_npz(path: str):
   """{key: array} of a keras-layout .npz (x_train, y_train, x_test, y_test,
-  optionally len_train, len_test); never unpickles.
+  optionally len_train, len_test); never unpickles (`read_arrays`)."""
+  return read_arrays(path, NPZ_KEYS, NPZ_LENGTH_KEYS,
+                     hint='; pass dataset=npz:PATH with a keras-layout .npz '
+                     '(x_train, y_train, x_test, y_test)')
+
+
+def read_arrays(path: str, required, optional=(), hint: str = ''):
+  """{key: array} of the `required` and present `optional` arrays of an
+  .npz; never unpickles. `hint` ends the message of a missing file.
 
   Each array's header is read before its data: an array that declares
   more bytes than its member of the archive holds (a damaged or forged
   header) is refused without allocating it.
   """
   if not os.path.isfile(path):
-    raise UsageError(f'npz file {path!r} does not exist; pass '
-                     'dataset=npz:PATH with a keras-layout .npz '
-                     '(x_train, y_train, x_test, y_test)',
-                     fields=('dataset',))
+    raise UsageError(f'npz file {path!r} does not exist{hint}',
+                     fields=('dataset',) if hint else ())
   try:
     with zipfile.ZipFile(path) as archive:
       members = {info.filename[:-len('.npy')]: info
                  for info in archive.infolist()
                  if info.filename.endswith('.npy')}
-      missing = set(NPZ_KEYS) - set(members)
+      missing = set(required) - set(members)
       if missing:
         raise UsageError(f'{path} lacks arrays {sorted(missing)}; it needs '
-                         f'{", ".join(NPZ_KEYS)}')
-      arrays = {}
-      for key in NPZ_KEYS + NPZ_LENGTH_KEYS:
-        if key in members:
-          arrays[key] = _read_member(archive, members[key], f'{path}: {key}')
-      return arrays
+                         f'{", ".join(required)}')
+      return {key: _read_member(archive, members[key], f'{path}: {key}')
+              for key in (*required, *optional) if key in members}
   except (OSError, ValueError, EOFError, zipfile.BadZipFile,
           zipfile.LargeZipFile) as error:
     if isinstance(error, UsageError):

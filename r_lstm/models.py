@@ -13,7 +13,8 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import dtypes, encoders, heads, initializers, losses, steps, unroll
+from r_lstm import cells, dtypes, encoders, heads, initializers, losses, steps
+from r_lstm import unroll
 from r_lstm.objectives import base, catalog
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
@@ -53,11 +54,13 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
                auxiliary: Sequence[str] = (),
                decoder: base.DecoderOptions = base.DecoderOptions(),
                initialization: initializers.Initialization = initializers.KERAS,
-               cell: str = 'lstm', **kwargs):
+               cell: str = 'lstm', rnn_gradient: str = 'sequence',
+               **kwargs):
     """`auxiliary` names the objectives (`objectives.catalog.BY_NAME`) to
     attach, each built from `decoder` (a `DecoderOptions` or its dict).
-    `cell` ('lstm' or 'gru', `unroll.CELLS`) is the recurrent cell of the
-    encoder and of every decoder."""
+    `cell` ('lstm' or 'gru', `cells.CELLS`) is the recurrent cell of the
+    encoder and of every decoder; `rnn_gradient` ('sequence' or
+    'autodiff', `unroll.scan`) how their windows' gradients are computed."""
     decoder = base.DecoderOptions.of(decoder)
     initialization = initializers.Initialization.of(initialization)
     self._arguments = dict(
@@ -65,16 +68,18 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
         embed_dim=embed_dim, lstm_units=lstm_units,
         head_units=list(head_units), bptt=bptt, head_input=head_input,
         auxiliary=list(auxiliary), decoder=decoder.to_dict(),
-        initialization=initialization.to_dict(), cell=cell)
+        initialization=initialization.to_dict(), cell=cell,
+        rnn_gradient=rnn_gradient)
     super().__init__(**kwargs)
     with dtypes.policy_scope(self.dtype_policy):
       self.bptt = bptt
       self.head_input = head_input
+      self.rnn_gradient = rnn_gradient
       self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
                                         lstm_units,
                                         initialization=initialization,
                                         cell=cell, name='encoder')
-      state_parts = len(unroll.CELLS[cell].state_names)
+      state_parts = len(cells.CELLS[cell].state_names)
       head_input_dim = lstm_units * (state_parts if head_input == 'state'
                                      else 1)
       self.head = heads.feed_forward(head_units, num_classes, head_input_dim,
@@ -88,7 +93,7 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
         decoder_class = catalog.BY_NAME[name]
         setattr(self, decoder_class.attribute, decoder_class.from_options(
             decoder, vocab_size, channels, embed_dim, lstm_units,
-            initialization, cell))
+            initialization, cell, rnn_gradient))
         self._auxiliary_attributes.append(decoder_class.attribute)
       self.built = True  # Every weight exists now; no shape inference needed.
 
@@ -108,7 +113,7 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
     inputs = time_major(tokens)
     return self._classify(unroll.final_states(
         self.encoder.core(), inputs, lengths,
-        self.bptt if training else None))
+        self.bptt if training else None, self.rnn_gradient))
 
   def _classify(self, final_state: unroll.State) -> tf.Tensor:
     """Class logits from the state after the last step: the head reads the
@@ -180,7 +185,7 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
       windows.insert(0, unroll.Window.last_steps(lengths, self.bptt))
       reads_outputs.insert(0, False)
     results = unroll.run_windows(self.encoder.core(), inputs, windows,
-                                 reads_outputs)
+                                 reads_outputs, self.rnn_gradient)
     outputs = {}
     if supervised:
       logits = self._classify(results[0])

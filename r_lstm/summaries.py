@@ -21,17 +21,31 @@ HOST_SPLIT = 'host'  # metrics.jsonl rows describing the machine of a start.
 NOT_CURVES = ('examples',)
 
 
+# /proc/cpuinfo flag -> the vector instructions oneDNN may choose kernels
+# for, widest first.
+VECTOR_EXTENSIONS = (('avx512f', 'AVX-512'), ('avx2', 'AVX2'),
+                     ('avx', 'AVX'), ('sse4_2', 'SSE4.2'))
+
+
 def machine_description() -> str:
-  """CPU model and count, accelerators and TensorFlow version, one line."""
-  cpu = platform.machine()
+  """CPU model and count, its widest vector extension, accelerators and
+  TensorFlow version, one line. The vector extension is part of it because
+  oneDNN picks its kernels by it: two CPUs of one model name can round
+  differently."""
+  cpu, flags = platform.machine(), set()
   try:
     with open('/proc/cpuinfo') as f:
       for line in f:
-        if line.startswith('model name'):
+        if line.startswith('model name') and cpu == platform.machine():
           cpu = line.split(':', 1)[1].strip()
-          break
+        elif line.startswith('flags') and not flags:
+          flags = set(line.split(':', 1)[1].split())
   except OSError:
     pass
+  extension = next((name for flag, name in VECTOR_EXTENSIONS
+                    if flag in flags), None)
+  if extension:
+    cpu = f'{cpu} ({extension})'
   gpus = tf.config.list_physical_devices('GPU')
   accelerators = f', {len(gpus)} GPU' if gpus else ', no GPU'
   return (f'{os.cpu_count()} x {cpu}{accelerators}, TensorFlow '

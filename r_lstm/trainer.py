@@ -52,6 +52,7 @@ def build_model(config: Config, data: input_pipeline.SequenceData):
       bptt=config.bptt, head_input=config.head_input,
       auxiliary=configs.MODELS[config.model],
       decoder=base.DecoderOptions.of(config), cell=config.cell,
+      rnn_gradient=config.rnn_gradient,
       initialization=config.initialization, dtype=config.precision)
 
 

@@ -26,21 +26,26 @@ sequence length.
 The recurrent network is a *core* (the shape of Sonnet's `RNNCore`):
 `project` maps one slice of time-major inputs (..., B, ...) to the input half
 of the gate pre-activations, `step` advances the state from projected inputs,
-`zero_state` starts it and `output` reads what the next layer sees. A state
-is a tuple of (B, size) tensors: (h, c) for `LSTMCell`, (h,) for `GRUCell`.
+`zero_state` starts it and `output` reads what the next layer sees; `sequence`
+runs it over a whole block of projected inputs with a hand-written backward
+pass (`r_lstm.sequence`). A state is a tuple of (B, size) tensors: (h, c)
+for `cells.LSTMCell`, (h,) for `cells.GRUCell`.
 Projecting outside the loop lets a whole window be projected in one matmul,
 or for token inputs one row gather from a precomputed (vocabulary x gates)
 table (`ProjectedCore`), so embeddings are never materialised for the whole
 sequence.
+
+How the windows' gradients are computed is `gradient`
+(`configs.RNN_GRADIENTS`): 'sequence' runs each window through the cores'
+`sequence` (the hand-written backward pass, the faster); 'autodiff' lets
+TensorFlow differentiate the step loop. Both compute the same values and
+truncate the same way.
 """
 
 import dataclasses
 from typing import Callable, Optional, Protocol, Sequence, Tuple
 
-import keras
 import tensorflow as tf
-
-from r_lstm import initializers
 
 State = Tuple[tf.Tensor, ...]
 Project = Callable[[tf.Tensor], tf.Tensor]
@@ -63,163 +68,11 @@ class Core(Protocol):
   def output(self, state: State) -> tf.Tensor:
     """What a step emits: (N, units)."""
 
-
-class RecurrentCell(keras.layers.Layer):
-  """What `LSTMCell` and `GRUCell` share: a kernel (input_dim, gates * u),
-  a recurrent kernel (u, gates * u) and a bias; the input matmul separate
-  from the recurrent step (`project` vs `step`) so that a whole window of
-  inputs is projected in one matmul (or one table gather) outside the
-  sequential loop; a zero state of one (N, u) part per `state_names`; and h
-  as the output. `initialization` chooses the starting distributions
-  (Keras' by default; see `r_lstm.initializers`).
-  """
-  state_names: Tuple[str, ...] = ()
-  gates = 0  # Gate blocks of `units` columns in the kernels.
-  keras_class = None  # The Keras layer with the same weights and step.
-
-  def __init__(self, input_dim: int, units: int,
-               initialization: initializers.Initialization = initializers.KERAS,
-               **kwargs):
-    super().__init__(**kwargs)
-    self.input_dim = input_dim
-    self.units = units
-    self.initialization = initializers.Initialization.of(initialization)
-    kernel, recurrent, bias = self._initializers(input_dim, units)
-    self.kernel = self.add_weight(
-        shape=(input_dim, self.gates * units), initializer=kernel,
-        name='kernel')
-    self.recurrent_kernel = self.add_weight(
-        shape=(units, self.gates * units), initializer=recurrent,
-        name='recurrent_kernel')
-    self.bias = self.add_weight(
-        shape=self._bias_shape(units), initializer=bias, name='bias')
-    self.built = True
-
-  def _initializers(self, input_dim: int, units: int):
-    """(kernel, recurrent kernel, bias) initializers."""
-    raise NotImplementedError
-
-  def _bias_shape(self, units: int) -> Tuple[int, ...]:
-    raise NotImplementedError
-
-  @property
-  def input_bias(self) -> tf.Tensor:
-    """The bias of the input projection: a step that reads nothing."""
-    raise NotImplementedError
-
-  def get_config(self):
-    return {**super().get_config(), 'input_dim': self.input_dim,
-            'units': self.units,
-            'initialization': self.initialization.to_dict()}
-
-  def computed(self, weight) -> tf.Tensor:
-    """`weight` in the compute dtype of the layer's dtype policy (float32
-    weights, bfloat16 or float16 arithmetic under mixed precision). The
-    unroll reads weights outside the layer's own call, where Keras does not
-    cast them."""
-    return tf.cast(weight, self.compute_dtype)
-
-  def keras_layer(self) -> keras.layers.Layer:
-    """The Keras recurrent layer of this cell's kind, computing with this
-    cell's own variables (the same objects, not copies), returning the
-    sequence and the final state. Keras runs it on cuDNN on a GPU when
-    its conditions hold."""
-    # Its initializers and seed are never used (the weights are the cell's,
-    # no dropout); zeros and a fixed seed draw nothing from the random state
-    # that the weights made after it start from.
-    layer = self.keras_class(
-        self.units, return_sequences=True, return_state=True,
-        kernel_initializer='zeros', recurrent_initializer='zeros',
-        bias_initializer='zeros', seed=0, dtype=self.dtype_policy)
-    layer.cell.kernel = self.kernel
-    layer.cell.recurrent_kernel = self.recurrent_kernel
-    layer.cell.bias = self.bias
-    layer.cell.built = layer.built = True  # Its weights are set: no build.
-    return layer
-
-  def project(self, inputs: tf.Tensor) -> tf.Tensor:
-    """Input half of the gate pre-activations, the input bias included."""
-    return (tf.matmul(tf.cast(inputs, self.compute_dtype),
-                      self.computed(self.kernel)) + self.input_bias)
-
-  def zero_state(self, batch_size) -> State:
-    return tuple(tf.zeros([batch_size, self.units], self.compute_dtype)
-                 for _ in self.state_names)
-
-  def output(self, state: State) -> tf.Tensor:
-    return state[0]
-
-
-@keras.saving.register_keras_serializable(package='r_lstm')
-class LSTMCell(RecurrentCell):
-  """An LSTM cell with Keras' gate layout (i, f, c, o); its state is (h, c).
-
-  The weights have the same shapes and meaning as `keras.layers.LSTM`'s
-  (kernel, recurrent_kernel, bias), so weights can be copied between the
-  two.
-  """
-  state_names = ('h', 'c')
-  gates = 4
-  keras_class = keras.layers.LSTM
-
-  def _initializers(self, input_dim, units):
-    return self.initialization.lstm_initializers(input_dim, units)
-
-  def _bias_shape(self, units):
-    return (4 * units,)
-
-  @property
-  def input_bias(self) -> tf.Tensor:
-    return self.computed(self.bias)
-
-  def step(self, projected: tf.Tensor, state: State) -> State:
-    """One recurrent step from projected inputs (B, 4 * units)."""
-    h, c = state
-    z = projected + tf.matmul(h, self.computed(self.recurrent_kernel))
-    i, f, g, o = tf.split(z, 4, axis=-1)
-    c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-    h = tf.sigmoid(o) * tf.tanh(c)
-    return h, c
-
-
-@keras.saving.register_keras_serializable(package='r_lstm')
-class GRUCell(RecurrentCell):
-  """A GRU cell with Keras' layout: gates (z, r, h), the reset gate applied
-  after the recurrent matmul (`keras.layers.GRU(reset_after=True)`, which is
-  also PyTorch's `nn.GRU`), bias (2, 3 * units): input and recurrent.
-
-  Its state is (h,). The weights can be copied to and from
-  `keras.layers.GRU`.
-  """
-  state_names = ('h',)
-  gates = 3
-  keras_class = keras.layers.GRU  # reset_after=True, Keras' default.
-
-  def _initializers(self, input_dim, units):
-    return self.initialization.gru_initializers(input_dim, units)
-
-  def _bias_shape(self, units):
-    return (2, 3 * units)
-
-  @property
-  def input_bias(self) -> tf.Tensor:
-    return self.computed(self.bias[0])
-
-  def step(self, projected: tf.Tensor, state: State) -> State:
-    """One recurrent step from projected inputs (B, 3 * units)."""
-    (h,) = state
-    recurrent = (tf.matmul(h, self.computed(self.recurrent_kernel))
-                 + self.computed(self.bias[1]))
-    x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
-    h_z, h_r, h_h = tf.split(recurrent, 3, axis=-1)
-    z = tf.sigmoid(x_z + h_z)
-    r = tf.sigmoid(x_r + h_r)
-    candidate = tf.tanh(x_h + r * h_h)
-    return (z * h + (1 - z) * candidate,)
-
-
-# --cell -> the recurrent cell of the encoder and the decoders.
-CELLS = {'lstm': LSTMCell, 'gru': GRUCell}
+  def sequence(self, projected: tf.Tensor, state: State,
+               active: Optional[tf.Tensor] = None):
+    """(final state, outputs (L, N, units)) of `step` over projected
+    inputs (L, N, gates), with a hand-written backward pass; `active` as
+    for `scan`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,6 +95,9 @@ class ProjectedCore:
   def output(self, state: State) -> tf.Tensor:
     return self.cell.output(state)
 
+  def sequence(self, projected, state, active=None):
+    return self.cell.sequence(projected, state, active)
+
   @property
   def state_names(self) -> Tuple[str, ...]:
     return self.cell.state_names
@@ -254,10 +110,13 @@ class StackedCore:
   of the one below (through its own `project`). The state is the layers'
   state parts in order, bottom first.
 
-  One loop over all layers, instead of one `scan` per layer with each upper
-  layer's input projected as a block: layer k's step j and layer k + 1's
-  step j - 1 are independent, so TensorFlow's loop runs them at the same
-  time, and no (L, N, gates) block of an upper layer is stored.
+  `step` runs one loop over all layers (the autodiff path): layer k's step
+  j and layer k + 1's step j - 1 are independent, so TensorFlow's loop runs
+  them at the same time, and no (L, N, gates) block of an upper layer is
+  stored. `sequence` runs layer after layer instead, each upper layer's
+  inputs projected as one block: the hand-written backward pass keeps
+  every layer's gates anyway, and one large matmul per layer is faster than
+  L small ones.
   """
   cores: Tuple[Core, ...]
 
@@ -289,6 +148,16 @@ class StackedCore:
       part = tuple(core.step(core.project(below.output(part)), layer))
       new_state.extend(part)
     return tuple(new_state)
+
+  def sequence(self, projected, state, active=None):
+    final, outputs, inputs = [], None, projected
+    for k, (core, layer) in enumerate(zip(self.cores,
+                                          self.layer_states(state))):
+      if k:
+        inputs = core.project(outputs)
+      layer_final, outputs = core.sequence(inputs, layer, active)
+      final.extend(layer_final)
+    return tuple(final), outputs
 
   def zero_state(self, batch_size) -> State:
     return tuple(part for core in self.cores
@@ -385,7 +254,8 @@ def capture_states(core: Core, inputs: tf.Tensor,
 
 
 def run_window(core: Core, inputs: tf.Tensor, window: Window,
-               start_state: State, return_outputs: bool = False):
+               start_state: State, return_outputs: bool = False,
+               gradient: str = 'sequence'):
   """Runs each window row from its start state, with gradient.
 
   Args:
@@ -397,6 +267,7 @@ def run_window(core: Core, inputs: tf.Tensor, window: Window,
     return_outputs: also return the per-step outputs, (max_length, N,
       units), end-aligned: output j of row r is the output after step
       end[r] - max_length + j (zeros before the window starts).
+    gradient: 'sequence' or 'autodiff' (`configs.RNN_GRADIENTS`).
 
   Returns:
     The final state of each row, and the outputs when asked for.
@@ -406,7 +277,8 @@ def run_window(core: Core, inputs: tf.Tensor, window: Window,
   times = window.end[tf.newaxis, :] - max_length + offsets  # (L, N)
   active = times >= window.start[tf.newaxis, :]
   block = gather_steps(inputs, window.example, times)
-  return scan(core, core.project(block), start_state, active, return_outputs)
+  return scan(core, core.project(block), start_state, active, return_outputs,
+              gradient)
 
 
 def gather_steps(inputs: tf.Tensor, examples: tf.Tensor,
@@ -424,21 +296,31 @@ def gather_steps(inputs: tf.Tensor, examples: tf.Tensor,
 
 
 def scan(core: Core, projected: tf.Tensor, state: State,
-         active: Optional[tf.Tensor] = None, return_outputs: bool = False):
+         active: Optional[tf.Tensor] = None, return_outputs: bool = False,
+         gradient: str = 'sequence'):
   """Runs `core` over projected inputs (L, N, gates) from `state`.
 
   Args:
-    core: the recurrent network (only `step` and `output` are used).
+    core: the recurrent network (`sequence`, or `step` and `output` with
+      gradient 'autodiff').
     projected: input projections of all L steps, computed outside the loop
       (one fused matmul or gather for the whole block).
     state: the state to start from, each part (N, size).
     active: optional (L, N) bool; where False the row keeps its state and
       outputs zeros.
     return_outputs: also return the output of every step, (L, N, units).
+    gradient: 'sequence' (the core's hand-written backward pass) or
+      'autodiff' (TensorFlow differentiates the step loop below).
 
   Returns:
     The final state, and the outputs when asked for.
   """
+  if gradient == 'sequence':
+    state, outputs = core.sequence(projected, tuple(state), active)
+    return (state, outputs) if return_outputs else state
+  if gradient != 'autodiff':
+    raise ValueError(f"gradient must be 'sequence' or 'autodiff', got "
+                     f'{gradient!r}')
   length = tf.shape(projected)[0]
   # Read the projections back through a TensorArray: slicing a tensor inside
   # the loop would make every backward step materialise a zero gradient of
@@ -471,30 +353,60 @@ def scan(core: Core, projected: tf.Tensor, state: State,
 
 
 def run_windows(core: Core, inputs: tf.Tensor, windows: Sequence[Window],
-                return_outputs: Sequence[bool]):
+                return_outputs: Sequence[bool], gradient: str = 'sequence'):
   """Runs several window batches over the same inputs, each exactly.
 
   One gradient-free pass captures the start state of every row of every
-  window; then each window batch runs with gradient (see `run_window`).
+  window; then the windows run with gradient (see `run_window`). With
+  gradient 'sequence' all window batches run as one: their rows stacked,
+  end-aligned over the longest window (a shorter row holds its captured
+  state until its window begins), so that the sequential loop runs once
+  over more rows instead of once per window batch.
 
   Returns:
     One `run_window` result per window, in order.
   """
   starts = [tf.reshape(w.start, [-1, w.rows_per_example]) for w in windows]
   captured = capture_states(core, inputs, tf.concat(starts, axis=1))
-  results = []
+  start_states = []
   column = 0
-  for window, outputs in zip(windows, return_outputs):
+  for window in windows:
     columns = slice(column, column + window.rows_per_example)
     column += window.rows_per_example
-    start_state = tuple(tf.reshape(part[:, columns], [-1, part.shape[-1]])
-                        for part in captured)
-    results.append(run_window(core, inputs, window, start_state, outputs))
+    start_states.append(tuple(
+        tf.reshape(part[:, columns], [-1, part.shape[-1]])
+        for part in captured))
+  if gradient != 'sequence' or len(windows) == 1:
+    return [run_window(core, inputs, window, start_state, outputs, gradient)
+            for window, start_state, outputs in zip(windows, start_states,
+                                                    return_outputs)]
+  joint = Window(
+      example=tf.concat([w.example for w in windows], 0),
+      end=tf.concat([w.end for w in windows], 0),
+      length=tf.concat([w.length for w in windows], 0),
+      max_length=tf.reduce_max(tf.stack([tf.cast(w.max_length, tf.int32)
+                                         for w in windows])))
+  joint_start = tuple(tf.concat(parts, 0) for parts in zip(*start_states))
+  result = run_window(core, inputs, joint, joint_start, any(return_outputs),
+                      gradient)
+  final, outputs = result if any(return_outputs) else (result, None)
+  rows = [tf.shape(w.example)[0] for w in windows]
+  finals = zip(*(tf.split(part, rows) for part in final))
+  if outputs is not None:
+    outputs = tf.split(outputs, rows, axis=1)
+  results = []
+  for k, (window, window_final) in enumerate(zip(windows, finals)):
+    if return_outputs[k]:
+      # End-aligned: this window's outputs are the joint run's last steps.
+      steps = tf.cast(window.max_length, tf.int32)
+      results.append((window_final, outputs[k][joint.max_length - steps:]))
+    else:
+      results.append(window_final)
   return results
 
 
 def final_states(core: Core, inputs: tf.Tensor, lengths: tf.Tensor,
-                 bptt: Optional[int]) -> State:
+                 bptt: Optional[int], gradient: str = 'sequence') -> State:
   """Each example's state after its last step.
 
   Args:
@@ -503,11 +415,12 @@ def final_states(core: Core, inputs: tf.Tensor, lengths: tf.Tensor,
     bptt: gradient reaches only the last `bptt` steps of each example (full
       backpropagation when bptt >= length); None means no gradient at all,
       the cheapest forward pass (evaluation).
+    gradient: 'sequence' or 'autodiff' (`configs.RNN_GRADIENTS`).
   """
   lengths = tf.cast(lengths, tf.int32)
   if bptt is None:
     captured = capture_states(core, inputs, lengths[:, tf.newaxis])
     return tuple(part[:, 0] for part in captured)
   [state] = run_windows(core, inputs, [Window.last_steps(lengths, bptt)],
-                        [False])
+                        [False], gradient)
   return state

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from r_lstm import encoders, export_lib, initializers
-from r_lstm import train_lib, transformer, unroll
+from r_lstm import cells, train_lib, transformer
 from r_lstm import trainer as trainer_lib
 from r_lstm.objectives import prediction, reconstruction
 from tests import testing
@@ -60,7 +60,7 @@ class KerasFormatTest(tf.test.TestCase, parameterized.TestCase):
                         trainer.model(tokens, lengths), atol=1e-6)
 
   @parameterized.named_parameters(
-      ('cell', lambda: unroll.LSTMCell(3, 5, initializers.Initialization(
+      ('cell', lambda: cells.LSTMCell(3, 5, initializers.Initialization(
           lstm_bias='torch'))),
       ('token_lstm', lambda: encoders.TokenLSTM(256, 2, 4, 5,
                                                 own_embedding=False)),

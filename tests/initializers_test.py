@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from r_lstm import configs, encoders, heads, initializers, models
-from r_lstm import train_lib, unroll
+from r_lstm import cells, train_lib
 from r_lstm.errors import UsageError
 from r_lstm.objectives import base, reconstruction
 from tests import testing
@@ -47,7 +47,7 @@ class LSTMCellTest(DistributionAssertions, parameterized.TestCase):
 
   def cell(self, scheme):
     keras.utils.set_random_seed(0)
-    return unroll.LSTMCell(IN, UNITS,
+    return cells.LSTMCell(IN, UNITS,
                            initializers.Initialization.from_scheme(scheme))
 
   def test_keras(self):
@@ -79,7 +79,7 @@ class LSTMCellTest(DistributionAssertions, parameterized.TestCase):
   @parameterized.parameters('torch', 'tf1')
   def test_keras_bias_with_another_schemes_weights(self, scheme):
     keras.utils.set_random_seed(0)
-    cell = unroll.LSTMCell(IN, UNITS, initializers.Initialization.from_scheme(
+    cell = cells.LSTMCell(IN, UNITS, initializers.Initialization.from_scheme(
         scheme, lstm_bias='keras'))
     self.assertForgetBiasOne(cell.bias, UNITS)
     self.assertUniform(cell.recurrent_kernel,
@@ -96,7 +96,7 @@ class GRUCellTest(DistributionAssertions):
 
   def cell(self, scheme):
     keras.utils.set_random_seed(0)
-    return unroll.GRUCell(IN, UNITS,
+    return cells.GRUCell(IN, UNITS,
                           initializers.Initialization.from_scheme(scheme))
 
   def test_keras(self):

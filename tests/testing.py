@@ -74,9 +74,12 @@ TINY_FLAGS = ['--batch_size=4', '--embed_dim=4', '--lstm_units=8',
               '--eval_every=2', '--checkpoint_every=2']
 
 
-def run_module(module, *args):
-  """Runs `python -m module args` from the repository; returns the result."""
-  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+def run_module(module, *args, env=None):
+  """Runs `python -m module args` from the repository; returns the result.
+  TensorFlow's C++ INFO and WARNING lines are off unless `env` (variables
+  to set) turns them on."""
+  env = {**os.environ, 'PYTHONPATH': REPO, 'TF_CPP_MIN_LOG_LEVEL': '2',
+         **(env or {})}
   return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
                         env=env, capture_output=True, text=True, timeout=300)
 

@@ -1,15 +1,17 @@
 """Tests of the windowed unroll: forward values and exact gradient windows,
-for every recurrent core (`unroll.CELLS`)."""
+for every recurrent core (`cells.CELLS`) and both ways of computing the
+gradient (`configs.RNN_GRADIENTS`)."""
 
 from absl.testing import parameterized
 import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import unroll
+from r_lstm import cells, configs, unroll
 
 T, B, D, UNITS = 40, 3, 4, 8
-CELLS = tuple(unroll.CELLS)
+CELLS = tuple(cells.CELLS)
+GRADIENTS = configs.RNN_GRADIENTS
 
 
 def _sigmoid(x):
@@ -20,7 +22,7 @@ def numpy_step(cell, x, state):
   """NumPy reference of one step of either cell."""
   kernel, recurrent, bias = (np.asarray(v) for v in
                              (cell.kernel, cell.recurrent_kernel, cell.bias))
-  if isinstance(cell, unroll.LSTMCell):
+  if isinstance(cell, cells.LSTMCell):
     h, c = state
     i, f, g, o = np.split(x @ kernel + bias + h @ recurrent, 4, axis=-1)
     c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
@@ -60,19 +62,20 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
   def setUp(self):
     super().setUp()
     keras.utils.set_random_seed(1)
-    self.cells = {kind: unroll.CELLS[kind](D, UNITS) for kind in CELLS}
+    self.cells = {kind: cells.CELLS[kind](D, UNITS) for kind in CELLS}
     self.inputs = tf.random.normal([T, B, D])
     self.readout = tf.random.normal([UNITS])
 
   def _run(self, use_function, fn, *args):
     return (tf.function(fn) if use_function else fn)(*args)
 
-  def _grad_wrt_inputs(self, cell, lengths, bptt, use_function):
+  def _grad_wrt_inputs(self, cell, lengths, bptt, use_function, gradient):
     """d(readout . output_final) / d(inputs), per step and example: (T, B)."""
     def grads(inputs):
       with tf.GradientTape() as tape:
         tape.watch(inputs)
-        state = unroll.final_states(cell, inputs, tf.constant(lengths), bptt)
+        state = unroll.final_states(cell, inputs, tf.constant(lengths), bptt,
+                                    gradient)
         loss = tf.reduce_sum(cell.output(state) * self.readout)
       return tape.gradient(loss, inputs)
     g = self._run(use_function, grads, self.inputs)
@@ -80,11 +83,11 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.product(
       cell=CELLS, lengths=[[T, T, T], [T, 25, 7]], bptt=[1, 10],
-      use_function=[False, True])
+      use_function=[False, True], gradient=GRADIENTS)
   def test_gradient_is_zero_outside_and_nonzero_inside_window(
-      self, cell, lengths, bptt, use_function):
+      self, cell, lengths, bptt, use_function, gradient):
     grad = self._grad_wrt_inputs(self.cells[cell], lengths, bptt,
-                                 use_function)
+                                 use_function, gradient)
     for b, length in enumerate(lengths):
       start = max(length - bptt, 0)
       np.testing.assert_array_equal(grad[:start, b], 0.0)
@@ -92,16 +95,17 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
       self.assertTrue(np.all(grad[start:length, b] > 0),
                       f'zero gradient inside window of example {b}')
 
-  @parameterized.product(cell=CELLS, use_function=[False, True])
-  def test_zero_bptt_gives_the_same_state_and_no_gradient(self, cell,
-                                                          use_function):
+  @parameterized.product(cell=CELLS, use_function=[False, True],
+                         gradient=GRADIENTS)
+  def test_zero_bptt_gives_the_same_state_and_no_gradient(
+      self, cell, use_function, gradient):
     cell = self.cells[cell]
     lengths = tf.constant([T, 25, 7])
 
     def state_and_grads(inputs):
       with tf.GradientTape() as tape:
         tape.watch(inputs)
-        state = unroll.final_states(cell, inputs, lengths, 0)
+        state = unroll.final_states(cell, inputs, lengths, 0, gradient)
         loss = tf.reduce_sum(cell.output(state) * self.readout)
       grad = tape.gradient(loss, inputs)
       return state, tf.zeros_like(inputs) if grad is None else grad
@@ -149,12 +153,13 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
     free = unroll.final_states(cell, self.inputs, lengths, None)
     self.assertAllClose(windowed, free, atol=1e-6)
 
-  @parameterized.product(cell=CELLS, use_function=[False, True])
-  def test_full_bptt_matches_keras_layer(self, cell, use_function):
+  @parameterized.product(cell=CELLS, use_function=[False, True],
+                         gradient=GRADIENTS)
+  def test_full_bptt_matches_keras_layer(self, cell, use_function, gradient):
     """The cell equals `keras.layers.LSTM` / `GRU` (reset_after) with the
     same weights: values and gradients."""
     cell = self.cells[cell]
-    layer = (keras.layers.LSTM(UNITS) if isinstance(cell, unroll.LSTMCell)
+    layer = (keras.layers.LSTM(UNITS) if isinstance(cell, cells.LSTMCell)
              else keras.layers.GRU(UNITS, reset_after=True))
     layer.build((B, T, D))
     layer.set_weights([np.asarray(v) for v in
@@ -163,7 +168,8 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
     def ours(inputs):
       with tf.GradientTape() as tape:
         tape.watch(inputs)
-        state = unroll.final_states(cell, inputs, tf.fill([B], T), T)
+        state = unroll.final_states(cell, inputs, tf.fill([B], T), T,
+                                    gradient)
         h = cell.output(state)
         loss = tf.reduce_sum(h * self.readout)
       return (h,) + tuple(tape.gradient(
@@ -182,8 +188,10 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
                          self._run(use_function, theirs, self.inputs)):
       self.assertAllClose(got, want, atol=1e-5)
 
-  @parameterized.product(cell=CELLS, use_function=[False, True])
-  def test_overlapping_windows_are_each_exact(self, cell, use_function):
+  @parameterized.product(cell=CELLS, use_function=[False, True],
+                         gradient=GRADIENTS)
+  def test_overlapping_windows_are_each_exact(self, cell, use_function,
+                                              gradient):
     cell = self.cells[cell]
     # Rows 0-2 read example 1 over overlapping windows; row 3 reads example 0.
     example = tf.constant([1, 1, 1, 0])
@@ -196,7 +204,7 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
         tape.watch(inputs)
         start_state = self._start_states(cell, inputs, window)
         final = cell.output(unroll.run_window(cell, inputs, window,
-                                              start_state))
+                                              start_state, gradient=gradient))
         losses = tf.reduce_sum(final * self.readout, axis=-1)
         row_losses = [losses[r] for r in range(4)]
       grads = [tape.gradient(l, inputs) for l in row_losses]
@@ -241,15 +249,15 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
             expected = np.zeros_like(expected)
           self.assertAllClose(got[b, k], expected[b], atol=1e-5)
 
-  @parameterized.parameters(*CELLS)
-  def test_end_aligned_outputs(self, cell):
+  @parameterized.product(cell=CELLS, gradient=GRADIENTS)
+  def test_end_aligned_outputs(self, cell, gradient):
     cell = self.cells[cell]
     window = unroll.Window.last_steps(tf.constant([T, 25, 7]), 10)
     captured = unroll.capture_states(cell, self.inputs,
                                      window.start[:, tf.newaxis])
     final, outputs = unroll.run_window(
         cell, self.inputs, window, tuple(part[:, 0] for part in captured),
-        return_outputs=True)
+        return_outputs=True, gradient=gradient)
     self.assertEqual(outputs.shape, (10, B, UNITS))
     self.assertAllClose(outputs[-1], cell.output(final))
     # Example 2 has only 7 steps: its first 3 outputs precede its window.
@@ -260,26 +268,29 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
 
 
 class StackedCoreTest(tf.test.TestCase, parameterized.TestCase):
-  """`StackedCore` runs a stack in one loop: the same outputs and gradients
-  as a NumPy unroll of one layer after the other."""
+  """`StackedCore` runs a stack in one loop (autodiff) or layer after layer
+  (sequence): the same outputs and gradients as a NumPy unroll of one
+  layer after the other."""
 
-  @parameterized.product(cell=CELLS, use_function=(False, True))
-  def test_equals_layer_by_layer_numpy_reference(self, cell, use_function):
+  @parameterized.product(cell=CELLS, use_function=(False, True),
+                         gradient=GRADIENTS)
+  def test_equals_layer_by_layer_numpy_reference(self, cell, use_function,
+                                                 gradient):
     keras.utils.set_random_seed(1)
-    cells = (unroll.CELLS[cell](D, UNITS), unroll.CELLS[cell](UNITS, UNITS),
-             unroll.CELLS[cell](UNITS, UNITS))
-    stack = unroll.StackedCore(cells)
+    layers = (cells.CELLS[cell](D, UNITS), cells.CELLS[cell](UNITS, UNITS),
+             cells.CELLS[cell](UNITS, UNITS))
+    stack = unroll.StackedCore(layers)
     inputs = tf.random.stateless_normal([12, B, D], [3, 4])
     bottom_state = tuple(tf.random.stateless_normal([B, UNITS], [5, k])
-                         for k, _ in enumerate(cells[0].state_names))
+                         for k, _ in enumerate(layers[0].state_names))
     start = bottom_state + tuple(
-        part for c in cells[1:] for part in c.zero_state(B))
+        part for c in layers[1:] for part in c.zero_state(B))
 
     def run():
       with tf.GradientTape() as tape:
         tape.watch(inputs)
         final, outputs = unroll.scan(stack, stack.project(inputs), start,
-                                     return_outputs=True)
+                                     return_outputs=True, gradient=gradient)
         loss = tf.reduce_sum(outputs ** 2)
       return final, outputs, tape.gradient(loss, inputs)
 
@@ -287,7 +298,7 @@ class StackedCoreTest(tf.test.TestCase, parameterized.TestCase):
 
     layer_inputs = inputs.numpy()
     finals = []
-    for k, c in enumerate(cells):
+    for k, c in enumerate(layers):
       state = (tuple(part.numpy() for part in bottom_state) if k == 0 else
                tuple(np.zeros([B, UNITS], np.float32) for _ in c.state_names))
       steps = []
@@ -300,21 +311,21 @@ class StackedCoreTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(final, len(stack.state_names))
     for got, want in zip(final, finals):
       self.assertAllClose(got, want, atol=1e-5)
-    self.assertAllClose(stack.output(final), finals[-len(cells[-1].state_names)],
+    self.assertAllClose(stack.output(final), finals[-len(layers[-1].state_names)],
                         atol=1e-5)
     # Every input step reaches the top layer's outputs.
     self.assertTrue(np.all(np.abs(gradient.numpy()).sum(axis=(1, 2)) > 0))
 
   @parameterized.parameters(*CELLS)
   def test_state_parts_are_each_layers_in_order(self, cell):
-    cells = (unroll.CELLS[cell](D, UNITS), unroll.CELLS[cell](UNITS, 2 * UNITS))
-    stack = unroll.StackedCore(cells)
+    layers = (cells.CELLS[cell](D, UNITS), cells.CELLS[cell](UNITS, 2 * UNITS))
+    stack = unroll.StackedCore(layers)
     state = stack.zero_state(B)
-    self.assertLen(state, 2 * len(cells[0].state_names))
-    layers = stack.layer_states(state)
-    self.assertEqual([len(part) for part in layers],
-                     [len(c.state_names) for c in cells])
-    self.assertEqual(layers[1][0].shape, (B, 2 * UNITS))
+    self.assertLen(state, 2 * len(layers[0].state_names))
+    parts = stack.layer_states(state)
+    self.assertEqual([len(part) for part in parts],
+                     [len(c.state_names) for c in layers])
+    self.assertEqual(parts[1][0].shape, (B, 2 * UNITS))
     self.assertEqual(stack.units, 2 * UNITS)
 
 

@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from experiments.bench import common
-from r_lstm import unroll
+from r_lstm import cells, unroll
 
 flags.DEFINE_integer('rounds', 9, 'Timed calls per layout (median).')
 flags.DEFINE_string('output', 'docs/bench/scan_layout.json', 'JSON results.')
@@ -52,7 +52,7 @@ def projected_in_loop(cell, inputs, state):
 
 
 def layouts(batch, steps, units, input_dim):
-  cell = unroll.LSTMCell(input_dim, units)
+  cell = cells.LSTMCell(input_dim, units)
   layer = keras.layers.LSTM(units, return_sequences=True)
   x = tf.random.stateless_normal([steps, batch, input_dim], [0, 1])
   layer(tf.transpose(x, [1, 0, 2]))

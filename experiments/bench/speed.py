@@ -4,10 +4,12 @@ r"""Seconds per update, ours vs the same update in PyTorch; evaluation rate.
   python -m experiments.bench.speed --output=docs/bench/speed.json
 
 For each variant (LSTM T300, LSTM full BP, r-LSTM T300 with l=600 and a
-2 x 256 decoder) and batch size, on random pixels of length 784: the median
-of --repeats single-update calls after --warmup, for r_lstm's Trainer (the
-real training loop: distribution strategy, metrics, clipping) and for
-`torch_reference` in the same process, and their ratio. Before timing,
+2 x 256 decoder) and batch size, on random pixels of length 784: single
+updates of r_lstm's Trainer (the real training loop: distribution strategy,
+metrics, clipping), one per --rnn_gradients value, and of `torch_reference`,
+timed round-robin in one process (ours, PyTorch, ours, ... after --warmup
+each), so that a machine that slows down or speeds up moves every side
+alike; the medians of --repeats rounds and their ratios. Before timing,
 `--check` copies our initial weights into the PyTorch model and compares
 both losses on one batch with the same anchors, so the two really compute
 the same update. Also reports how often our training loop was traced
@@ -18,6 +20,7 @@ core; torch.set_num_threads(os.cpu_count())).
 """
 
 import os
+import statistics
 
 from absl import app
 from absl import flags
@@ -41,6 +44,10 @@ flags.DEFINE_integer('eval_examples', 2000, 'Sequences scored for the '
 flags.DEFINE_integer('eval_batch_size', 500, 'Evaluation batch.')
 flags.DEFINE_enum('decoder_rnn', 'auto', configs.DECODER_RNNS,
                   'How our decoders run their layers (--decoder_rnn).')
+flags.DEFINE_list('rnn_gradients', ['sequence'],
+                  'Our --rnn_gradient values to time; the first is "ours", '
+                  'each other one gets a <value>_s column and its ratio to '
+                  'ours.')
 flags.DEFINE_string('output', 'docs/bench/speed.json', 'JSON results.')
 
 FLAGS = flags.FLAGS
@@ -104,7 +111,8 @@ def check_same_update(trainer, data, batch_size):
   return pairs
 
 
-def time_torch(config, data, batch_size):
+def torch_update(config, data, batch_size):
+  """One PyTorch update of the twin of `config`, as a function."""
   import torch
   from experiments.bench import torch_reference
   model, optimizer = torch_model(config)
@@ -119,7 +127,13 @@ def time_torch(config, data, batch_size):
     torch_reference.train_step(model, optimizer, tokens, labels, anchors,
                                config.clip_norm)
 
-  return common.median_seconds(update, FLAGS.repeats, FLAGS.warmup)
+  return update
+
+
+def our_update(trainer):
+  """One update of our training loop, as a function."""
+  iterator = trainer.train_iterator()
+  return lambda: trainer.train(iterator, 1)
 
 
 def main(argv):
@@ -129,36 +143,48 @@ def main(argv):
   data = common.synthetic_data(num_examples, FLAGS.length)
   for variant in FLAGS.variants:
     for batch_size in (int(b) for b in FLAGS.batch_sizes):
-      config = common.config(variant, batch_size).replace(
-          eval_batch_size=FLAGS.eval_batch_size,
-          decoder_rnn=FLAGS.decoder_rnn)
-      trainer = trainer_lib.Trainer(config, data)
+      trainers = {
+          gradient: trainer_lib.Trainer(common.config(
+              variant, batch_size).replace(
+                  eval_batch_size=FLAGS.eval_batch_size,
+                  decoder_rnn=FLAGS.decoder_rnn, rnn_gradient=gradient), data)
+          for gradient in FLAGS.rnn_gradients}
+      ours = FLAGS.rnn_gradients[0]
+      trainer, config = trainers[ours], trainers[ours].config
       row = {'variant': variant, 'batch': batch_size,
-             'length': FLAGS.length}
+             'length': FLAGS.length, 'rnn_gradient': ours}
       if FLAGS.torch and FLAGS.check:
         row['check'] = '; '.join(
-            f'{name} {ours:.6g} vs {theirs:.6g}' for name, ours, theirs in
+            f'{name} {mine:.6g} vs {theirs:.6g}' for name, mine, theirs in
             check_same_update(trainer, data, batch_size))
-      iterator = trainer.train_iterator()
-      row['ours_s'] = common.median_seconds(
-          lambda: trainer.train(iterator, 1), FLAGS.repeats, FLAGS.warmup)
+      updates = {gradient: our_update(t) for gradient, t in trainers.items()}
+      if FLAGS.torch:
+        updates['torch'] = torch_update(config, data, batch_size)
+      common.round_robin_seconds(updates, FLAGS.warmup)
+      seconds = {name: statistics.median(times) for name, times in
+                 common.round_robin_seconds(updates, FLAGS.repeats).items()}
+      row['ours_s'] = seconds[ours]
+      for gradient in FLAGS.rnn_gradients[1:]:
+        row[f'{gradient}_s'] = seconds[gradient]
+        row[f'{gradient}_over_ours'] = seconds[gradient] / seconds[ours]
       row['traces'] = trainer.tracing_count
       row['train_seq_per_s'] = batch_size / row['ours_s']
       if variant == 'lstm_t300':
-        seconds = common.median_seconds(evaluator_lib.Evaluator(
+        eval_seconds = common.median_seconds(evaluator_lib.Evaluator(
             trainer.model, data, config.eval_batch_size,
             config.seed).evaluate, 3, 1)
-        row['eval_seq_per_s'] = len(data.test) / seconds
+        row['eval_seq_per_s'] = len(data.test) / eval_seconds
         row['eval_over_train'] = row['eval_seq_per_s'] / row[
             'train_seq_per_s']
       if FLAGS.torch:
-        row['torch_s'] = time_torch(config, data, batch_size)
+        row['torch_s'] = seconds['torch']
         row['torch_over_ours'] = row['torch_s'] / row['ours_s']
       print(row, flush=True)
       rows.append(row)
   common.report(FLAGS.output, rows, [
-      'variant', 'batch', 'ours_s', 'torch_s', 'torch_over_ours', 'traces',
-      'train_seq_per_s', 'eval_seq_per_s', 'eval_over_train'])
+      'variant', 'batch', 'ours_s', 'torch_s', 'torch_over_ours',
+      *(f'{gradient}_over_ours' for gradient in FLAGS.rnn_gradients[1:]),
+      'traces', 'train_seq_per_s', 'eval_seq_per_s', 'eval_over_train'])
 
 
 if __name__ == '__main__':

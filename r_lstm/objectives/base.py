@@ -20,7 +20,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import configs, heads, initializers, unroll
+from r_lstm import cells, configs, heads, initializers, unroll
 from r_lstm import losses as losses_lib
 
 
@@ -107,11 +107,14 @@ class AuxiliaryDecoder(keras.layers.Layer):
                num_layers: int, head_units: Sequence[int],
                initialization: initializers.Initialization = initializers.KERAS,
                aux_length: int = 600, cell: str = 'lstm', rnn: str = 'auto',
-               **kwargs):
+               gradient: str = 'sequence', **kwargs):
     """`rnn` ('auto', 'unroll' or 'keras', `configs.DECODER_RNNS`) is how
-    the teacher-forced stack runs (`keras_outputs`)."""
+    the teacher-forced stack runs (`keras_outputs`); with 'unroll',
+    `gradient` ('sequence' or 'autodiff', `unroll.scan`) is how its
+    gradient is computed."""
     super().__init__(**kwargs)
     self.rnn = rnn
+    self.gradient = gradient
     self.runs_keras_layers = rnn == 'keras' or (
         rnn == 'auto' and bool(tf.config.list_logical_devices('GPU')))
     self.vocab_size = vocab_size
@@ -122,7 +125,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
     self.aux_length = aux_length
     self.cell_kind = cell
     self.initialization = initializers.Initialization.of(initialization)
-    self.upper_cells = [unroll.CELLS[cell](units, units, self.initialization,
+    self.upper_cells = [cells.CELLS[cell](units, units, self.initialization,
                                            name=f'{cell}_{i + 1}')
                         for i in range(num_layers - 1)]
     self.head = heads.feed_forward(head_units, channels * vocab_size, units,
@@ -133,7 +136,8 @@ class AuxiliaryDecoder(keras.layers.Layer):
   def from_options(cls, options: DecoderOptions, vocab_size: int,
                    channels: int, embed_dim: int, main_units: int,
                    initialization: initializers.Initialization,
-                   cell: str = 'lstm') -> 'AuxiliaryDecoder':
+                   cell: str = 'lstm', gradient: str = 'sequence'
+                   ) -> 'AuxiliaryDecoder':
     """The decoder a classifier with these sizes and this cell attaches."""
     raise NotImplementedError
 
@@ -149,7 +153,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
             'num_layers': self.num_layers, 'head_units': self.head_units,
             'initialization': self.initialization.to_dict(),
             'aux_length': self.aux_length, 'cell': self.cell_kind,
-            'rnn': self.rnn}
+            'rnn': self.rnn, 'gradient': self.gradient}
 
   def anchor_range(self) -> Tuple[int, int]:
     """(low, margin): anchors of an example of length T lie in
@@ -188,7 +192,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
         part for cell in self.upper_cells for part in cell.zero_state(rows))
 
   @property
-  def bottom_cell(self) -> unroll.RecurrentCell:
+  def bottom_cell(self) -> cells.RecurrentCell:
     """The bottom layer's cell (its weights; what it reads is the
     subclass's)."""
     raise NotImplementedError
@@ -235,7 +239,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
     through the `StackedCore` loop."""
     _, outputs = unroll.scan(self.stack(bottom_cell), projected,
                              self.start_state(bottom_state),
-                             return_outputs=True)
+                             return_outputs=True, gradient=self.gradient)
     return self.head_logits(outputs)
 
   def head_logits(self, outputs: tf.Tensor) -> tf.Tensor:

@@ -5,7 +5,7 @@ from typing import Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import initializers, unroll
+from r_lstm import cells, initializers, unroll
 from r_lstm.objectives import base
 
 
@@ -27,23 +27,25 @@ class PredictionDecoder(base.AuxiliaryDecoder):
                units: int, num_layers: int, head_units: Sequence[int],
                initialization: initializers.Initialization = initializers.KERAS,
                aux_length: int = 600, cell: str = 'lstm', rnn: str = 'auto',
-               **kwargs):
+               gradient: str = 'sequence', **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     initialization, aux_length, cell, rnn, **kwargs)
+                     initialization, aux_length, cell, rnn, gradient,
+                     **kwargs)
     self.main_units = main_units
-    self.bottom = unroll.CELLS[cell](main_units, units, self.initialization,
+    self.bottom = cells.CELLS[cell](main_units, units, self.initialization,
                                      name=f'{cell}_0')
     self._attach_keras_layers()
     self.built = True
 
   @classmethod
   def from_options(cls, options, vocab_size, channels, embed_dim, main_units,
-                   initialization, cell='lstm'):
+                   initialization, cell='lstm', gradient='sequence'):
     del embed_dim  # It reads the main LSTM's outputs, not tokens.
     return cls(vocab_size, channels, main_units, options.decoder_units,
                options.decoder_layers, options.decoder_head_units,
                initialization, aux_length=options.aux_length, cell=cell,
-               rnn=options.decoder_rnn, name=cls.attribute)
+               rnn=options.decoder_rnn, gradient=gradient,
+               name=cls.attribute)
 
   @classmethod
   def main_window_steps(cls, options):

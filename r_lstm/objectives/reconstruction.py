@@ -5,7 +5,7 @@ from typing import Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import encoders, initializers, unroll
+from r_lstm import cells, encoders, initializers, unroll
 from r_lstm.objectives import base
 
 
@@ -75,9 +75,11 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                initialization: initializers.Initialization = initializers.KERAS,
                aux_length: int = 600, aux_bptt: int = 300,
                feed_rate: float = 1.0, order: str = 'forward',
-               cell: str = 'lstm', rnn: str = 'auto', **kwargs):
+               cell: str = 'lstm', rnn: str = 'auto',
+               gradient: str = 'sequence', **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
-                     initialization, aux_length, cell, rnn, **kwargs)
+                     initialization, aux_length, cell, rnn, gradient,
+                     **kwargs)
     self.embed_dim = embed_dim
     self.main_units = main_units
     self.init = init
@@ -94,7 +96,7 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     if init == 'project' or main_units != units:
       self.init_maps = [self.initialization.make_dense(units, main_units,
                                                        name=f'init_{part}')
-                        for part in unroll.CELLS[cell].state_names]
+                        for part in cells.CELLS[cell].state_names]
       for dense in self.init_maps:
         dense.build((None, main_units))
     self._attach_keras_layers()
@@ -102,7 +104,7 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
 
   @classmethod
   def from_options(cls, options, vocab_size, channels, embed_dim, main_units,
-                   initialization, cell='lstm'):
+                   initialization, cell='lstm', gradient='sequence'):
     return cls(vocab_size, channels, embed_dim, main_units,
                options.decoder_units, options.decoder_layers,
                options.decoder_head_units, options.decoder_init,
@@ -111,7 +113,8 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                aux_bptt=options.aux_bptt,
                feed_rate=options.decoder_feed_rate,
                order=options.decoder_order, cell=cell,
-               rnn=options.decoder_rnn, name=cls.attribute)
+               rnn=options.decoder_rnn, gradient=gradient,
+               name=cls.attribute)
 
   @classmethod
   def main_window_steps(cls, options):
