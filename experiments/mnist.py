@@ -197,10 +197,9 @@ def main(argv):
       continue
     workdirs = []
     for seed in seeds:
-      config = configs.preset('default').replace(
-          dataset=f'npz:{FLAGS.npz}', data_dir=FLAGS.data_dir,
-          steps_per_loop=25, seed=seed,
-          **{**shared, **settings})
+      config = configs.preset('default').replace(**{
+          'dataset': f'npz:{FLAGS.npz}', 'data_dir': FLAGS.data_dir,
+          'steps_per_loop': 25, 'seed': seed, **shared, **settings})
       if FLAGS.train_steps:
         config = config.replace(train_steps=FLAGS.train_steps)
       config = config.replace(checkpoint_every=config.eval_every)
