@@ -85,15 +85,10 @@ def decode_npz(source: str, output: str) -> Dict[str, object]:
       'shapes': {key: list(value.shape) for key, value in
                  sorted(decoded.items())},
   }
-  directory = os.path.dirname(os.path.abspath(output))
-  os.makedirs(directory, exist_ok=True)
-  temporary = os.path.join(directory, f'.{os.path.basename(output)}.tmp.npz')
-  try:
-    np.savez(temporary, **decoded)
-    os.replace(temporary, output)
-  finally:
-    if os.path.exists(temporary):
-      os.unlink(temporary)
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  arrays_file = io.BytesIO()
+  np.savez(arrays_file, **decoded)
+  workdir.write_atomically(output, arrays_file.getvalue())
   workdir.write_atomically(f'{output}.json',
                            json.dumps(record, indent=1) + '\n')
   return record

@@ -180,12 +180,14 @@ def read_npz(path: str):
   optionally len_train, len_test); never unpickles (`read_arrays`)."""
   return read_arrays(path, NPZ_KEYS, NPZ_LENGTH_KEYS,
                      hint='; pass dataset=npz:PATH with a keras-layout .npz '
-                     '(x_train, y_train, x_test, y_test)')
+                     '(x_train, y_train, x_test, y_test)', fields=('dataset',))
 
 
-def read_arrays(path: str, required, optional=(), hint: str = ''):
+def read_arrays(path: str, required, optional=(), hint: str = '',
+                fields=()):
   """{key: array} of the `required` and present `optional` arrays of an
-  .npz; never unpickles. `hint` ends the message of a missing file.
+  .npz; never unpickles. `hint` ends the message of a missing file, which
+  names the config `fields` that gave the path.
 
   Each array's header is read before its data: an array that declares
   more bytes than its member of the archive holds (a damaged or forged
@@ -193,7 +195,7 @@ def read_arrays(path: str, required, optional=(), hint: str = ''):
   """
   if not os.path.isfile(path):
     raise UsageError(f'npz file {path!r} does not exist{hint}',
-                     fields=('dataset',) if hint else ())
+                     fields=fields)
   try:
     with zipfile.ZipFile(path) as archive:
       members = {info.filename[:-len('.npy')]: info

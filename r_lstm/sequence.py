@@ -151,7 +151,8 @@ def _backward(cell, projected, h_states, kept, saved, weights, active,
     if active is not None:
       is_active = active[t][:, tf.newaxis]
       d_p = tf.where(is_active, d_p, tf.zeros_like(d_p))
-      d_r = tf.where(is_active, d_r, tf.zeros_like(d_r))
+      if d_recurrent:
+        d_r = tf.where(is_active, d_r, tf.zeros_like(d_r))
       d_before = _hold(active, t, d_before, d_state)
     return (t - 1, tuple(d_before), d_projected.write(t, d_p),
             tuple(ta.write(t, d_r) for ta in d_recurrent))

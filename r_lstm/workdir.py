@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from r_lstm.errors import UsageError
 
@@ -188,8 +188,8 @@ def current_umask() -> int:
   return mask
 
 
-def write_atomically(path: str, text: str) -> None:
-  """Replaces `path` with `text` all at once.
+def write_atomically(path: str, text: Union[str, bytes]) -> None:
+  """Replaces `path` with `text` (or bytes) all at once.
 
   The text goes to a new temporary file made with O_EXCL in the same
   directory (`tempfile.mkstemp`), so that no pre-placed file or symbolic
@@ -200,7 +200,7 @@ def write_atomically(path: str, text: str) -> None:
                                            suffix='.tmp')
   try:
     os.fchmod(descriptor, 0o666 & ~current_umask())  # mkstemp makes it 0600.
-    with os.fdopen(descriptor, 'w') as f:
+    with os.fdopen(descriptor, 'wb' if isinstance(text, bytes) else 'w') as f:
       f.write(text)
     os.replace(temporary, path)
   except BaseException:
