@@ -29,12 +29,13 @@ from absl import app
 from absl import flags
 
 from experiments import multiseed
-from r_lstm import configs, summaries, train_lib
+from r_lstm import presets, summaries, train_lib
 
 # Newest element first, decoder fed only the first element: the r-LSTM
 # decoder the later variants build on (docs/EXPERIMENTS.md, "What the
 # state holds").
-REVERSE_UNFED = dict(model='r_lstm', decoder_order='reverse',
+RECONSTRUCTION = dict(auxiliary='reconstruction')
+REVERSE_UNFED = dict(RECONSTRUCTION, decoder_order='reverse',
                      decoder_feed_rate=0.0)
 
 # The headline setting (batch 32, K = 300, l = 200, 2 x 256 decoder, Adam
@@ -46,7 +47,7 @@ HEADLINE = dict(batch_size=32, train_steps=3000, eval_every=500, bptt=300,
                 clip_norm=1.0, head_input='h')
 # The paper's decoder (oldest element first, teacher-forced) reading the
 # main embedding table, as the reference's does.
-PAPER_DECODER = dict(model='r_lstm', decoder_order='forward',
+PAPER_DECODER = dict(RECONSTRUCTION, decoder_order='forward',
                      decoder_feed_rate=1.0, decoder_embedding='shared')
 
 # The CIFAR-10 JPEG copy as `python -m r_lstm.decode_images` writes it
@@ -54,6 +55,10 @@ PAPER_DECODER = dict(model='r_lstm', decoder_order='forward',
 CIFAR10_JPEG = 'npz:data/cifar10_jpeg.npz'
 PMNIST = dict(dataset='pmnist')
 FULL_BP = 100_000  # Longer than any sequence here.
+# The sanity ceiling: 16 x 16 images (256 steps), where a full-BP LSTM must
+# learn clearly.
+CIFAR10_16PX_FULL = dict(dataset=CIFAR10_JPEG, image_size=16,
+                         auxiliary='none', bptt=FULL_BP)
 
 # experiment -> (shared settings, {variant: its own settings}). The head
 # reads h unless a variant says otherwise: the runs in docs/EXPERIMENTS.md
@@ -65,26 +70,26 @@ EXPERIMENTS = {
         {'lstm_k300': dict(bptt=300), 'lstm_k784': dict(bptt=784)}),
     'auxiliary': (
         dict(HEADLINE, init='keras'),
-        {'lstm_k300': dict(model='lstm'),
+        {'lstm_k300': dict(auxiliary='none'),
          # Teacher-forced decoder: it learns to ignore the anchor state.
-         'r_lstm_k300': dict(model='r_lstm'),
+         'r_lstm_k300': dict(RECONSTRUCTION),
          # Decoder fed only the first element: the anchor state must carry
          # the segment.
-         'r_lstm_k300_unfed': dict(model='r_lstm', decoder_feed_rate=0.0),
-         'r_lstm_k300_half': dict(model='r_lstm', decoder_feed_rate=0.5),
-         'r_lstm_k300_quarter': dict(model='r_lstm', decoder_feed_rate=0.25),
+         'r_lstm_k300_unfed': dict(RECONSTRUCTION, decoder_feed_rate=0.0),
+         'r_lstm_k300_half': dict(RECONSTRUCTION, decoder_feed_rate=0.5),
+         'r_lstm_k300_quarter': dict(RECONSTRUCTION, decoder_feed_rate=0.25),
          # The paper's l = 600: anchors in [600, 784] reconstruct nearly the
          # whole digit, from a state inside the supervised window.
-         'r_lstm_k300_quarter_l600': dict(model='r_lstm', aux_length=600,
+         'r_lstm_k300_quarter_l600': dict(RECONSTRUCTION, aux_length=600,
                                           decoder_feed_rate=0.25),
          # The decoder reads the main LSTM's embedding table.
-         'r_lstm_k300_shared_embedding': dict(model='r_lstm',
+         'r_lstm_k300_shared_embedding': dict(RECONSTRUCTION,
                                               decoder_embedding='shared'),
          # Newest element first: recent elements give short gradient
          # paths through the anchor state (docs/EXPERIMENTS.md, "What the
          # state holds").
          'r_lstm_k300_reverse_unfed': REVERSE_UNFED,
-         'r_lstm_k300_reverse_quarter': dict(model='r_lstm',
+         'r_lstm_k300_reverse_quarter': dict(RECONSTRUCTION,
                                              decoder_order='reverse',
                                              decoder_feed_rate=0.25),
          # The paper's two phases within the same 3,000 updates: 500
@@ -94,9 +99,9 @@ EXPERIMENTS = {
                                                        pretrain_steps=500),
          # The head reads h and c: MNIST's blank last rows close the output
          # gate, so h at the last step hides what c holds (docs/EXPERIMENTS.md).
-         'lstm_k300_state': dict(model='lstm', head_input='state'),
+         'lstm_k300_state': dict(auxiliary='none', head_input='state'),
          'r_lstm_k300_pretrain500_state': dict(
-             model='r_lstm', pretrain_steps=500, head_input='state'),
+             RECONSTRUCTION, pretrain_steps=500, head_input='state'),
          'r_lstm_k300_reverse_unfed_state': dict(REVERSE_UNFED,
                                                  head_input='state'),
          'r_lstm_k300_reverse_unfed_pretrain500_state': dict(
@@ -106,9 +111,9 @@ EXPERIMENTS = {
     # torch scheme back to Keras' (--train_steps=1000 for the short runs).
     'initialization': (
         HEADLINE,
-        {'lstm_k300_torch': dict(model='lstm', init='torch'),
-         'lstm_k300_keras': dict(model='lstm', init='keras'),
-         'lstm_k300_tf1': dict(model='lstm', init='tf1'),
+        {'lstm_k300_torch': dict(auxiliary='none', init='torch'),
+         'lstm_k300_keras': dict(auxiliary='none', init='keras'),
+         'lstm_k300_tf1': dict(auxiliary='none', init='tf1'),
          'r_lstm_k300_torch': dict(PAPER_DECODER, init='torch'),
          'r_lstm_k300_torch_pretrain500': dict(PAPER_DECODER, init='torch',
                                                pretrain_steps=500),
@@ -135,17 +140,26 @@ EXPERIMENTS = {
     # initialization (torch), the headline budget.
     'fidelity': (
         HEADLINE,
-        {'pmnist_lstm_t300': dict(PMNIST, model='lstm'),
+        {'pmnist_lstm_t300': dict(PMNIST, auxiliary='none'),
          'pmnist_r_lstm_t300': dict(PMNIST, **PAPER_DECODER),
-         'pmnist_lstm_full': dict(PMNIST, model='lstm', bptt=FULL_BP),
-         'cifar10_lstm_t300': dict(dataset=CIFAR10_JPEG, model='lstm'),
+         'pmnist_lstm_full': dict(PMNIST, auxiliary='none', bptt=FULL_BP),
+         'cifar10_lstm_t300': dict(dataset=CIFAR10_JPEG, auxiliary='none'),
          'cifar10_r_lstm_t300': dict(dataset=CIFAR10_JPEG, **PAPER_DECODER),
-         'cifar10_lstm_full': dict(dataset=CIFAR10_JPEG, model='lstm',
+         'cifar10_lstm_full': dict(dataset=CIFAR10_JPEG, auxiliary='none',
                                    bptt=FULL_BP),
-         # The sanity ceiling: 16 x 16 images (256 steps), where a full-BP
-         # LSTM must learn clearly.
-         'cifar10_16px_lstm_full': dict(dataset=CIFAR10_JPEG, image_size=16,
-                                        model='lstm', bptt=FULL_BP)}),
+         'cifar10_16px_lstm_full': CIFAR10_16PX_FULL,
+         # The input-design / head / initialization / optimizer ablation:
+         # each changes one thing of the sanity ceiling.
+         'cifar10_16px_lstm_full_state_head': dict(CIFAR10_16PX_FULL,
+                                                   head_input='state'),
+         'cifar10_16px_lstm_full_keras_init': dict(CIFAR10_16PX_FULL,
+                                                   init='keras'),
+         'cifar10_16px_lstm_full_grey': dict(CIFAR10_16PX_FULL,
+                                             grayscale=True),
+         'cifar10_16px_lstm_full_lr3e-3': dict(CIFAR10_16PX_FULL,
+                                               learning_rate=3e-3),
+         'cifar10_16px_lstm_full_no_clip': dict(CIFAR10_16PX_FULL,
+                                                clip_norm=0.0)}),
 }
 
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),
@@ -197,7 +211,7 @@ def main(argv):
       continue
     workdirs = []
     for seed in seeds:
-      config = configs.preset('default').replace(**{
+      config = presets.preset('default').replace(**{
           'dataset': f'npz:{FLAGS.npz}', 'data_dir': FLAGS.data_dir,
           'steps_per_loop': 25, 'seed': seed, **shared, **settings})
       if FLAGS.train_steps:

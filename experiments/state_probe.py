@@ -134,8 +134,9 @@ def main(argv):
     results = run.evaluate()
   else:
     run, results = evaluate.evaluate_workdir(FLAGS.workdir)
-  if run.config.model == 'transformer':
-    raise app.UsageError('the Transformer has no recurrent state to probe')
+  if not run.config.backbone_entry.recurrent:
+    raise app.UsageError(f'the {run.config.backbone} backbone has no '
+                         'recurrent state to probe')
   positions = [int(p) for p in FLAGS.positions]
   accuracies = probe(run, positions, FLAGS.train_examples,
                      FLAGS.test_examples, FLAGS.ridge, FLAGS.chunk,

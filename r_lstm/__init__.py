@@ -15,8 +15,8 @@ import importlib
 # Name -> (module, attribute): imported on first use (PEP 562), so that
 # `python -m r_lstm.train` imports TensorFlow only through `r_lstm.cli`.
 _API = {
-    'Config': ('configs', 'Config'), 'PRESETS': ('configs', 'PRESETS'),
-    'preset': ('configs', 'preset'), 'UsageError': ('errors', 'UsageError'),
+    'Config': ('configs', 'Config'), 'PRESETS': ('presets', 'PRESETS'),
+    'preset': ('presets', 'preset'), 'UsageError': ('errors', 'UsageError'),
     'export_model': ('export_lib', 'export_model'),
     'export_workdir': ('export_lib', 'export_workdir'),
     'eval_dataset': ('input_pipeline', 'eval_dataset'),

@@ -37,6 +37,9 @@ class RecurrentCell(keras.layers.Layer):
   # (the recurrent kernel multiplies what the input projection adds to).
   recurrent_gradient_is_input_gradient = False
   keras_class = None  # The Keras layer with the same weights and step.
+  # Floats per unit per step a gradient window keeps for the backward pass
+  # (the memory estimate, `window_bytes`).
+  stored_floats_per_unit = 0
 
   def __init__(self, input_dim: int, units: int,
                initialization: initializers.Initialization = initializers.KERAS,
@@ -55,6 +58,15 @@ class RecurrentCell(keras.layers.Layer):
     self.bias = self.add_weight(
         shape=self._bias_shape(units), initializer=bias, name='bias')
     self.built = True
+
+  @classmethod
+  def window_bytes(cls, rows: int, steps: int, units: int) -> int:
+    """What a gradient window of `rows` x `steps` keeps, in bytes."""
+    return rows * steps * units * cls.stored_floats_per_unit * 4
+
+  @classmethod
+  def weight_count(cls, input_dim: int, units: int) -> int:
+    return (input_dim + units + 2) * cls.gates * units
 
   def _initializers(self, input_dim: int, units: int):
     """(kernel, recurrent kernel, bias) initializers."""
@@ -184,6 +196,9 @@ class LSTMCell(RecurrentCell):
   saved_gates = 4  # The activated gates i, f, g, o.
   recurrent_gradient_is_input_gradient = True
   keras_class = keras.layers.LSTM
+  # Four gate pre-activations, four activations, c, tanh(c), h and the
+  # projected input.
+  stored_floats_per_unit = 16
 
   def _initializers(self, input_dim, units):
     return self.initialization.lstm_initializers(input_dim, units)
@@ -234,6 +249,9 @@ class GRUCell(RecurrentCell):
   gates = 3
   saved_gates = 4  # z, r, the candidate, and the recurrent candidate input.
   keras_class = keras.layers.GRU  # reset_after=True, Keras' default.
+  # Three gate pre-activations and activations, the recurrent projection,
+  # h and the projected input.
+  stored_floats_per_unit = 13
 
   def _initializers(self, input_dim, units):
     return self.initialization.gru_initializers(input_dim, units)
@@ -278,4 +296,5 @@ class GRUCell(RecurrentCell):
 
 
 # --cell -> the recurrent cell of the encoder and the decoders.
+# The cells a backbone names (`registry.Backbone.cell`).
 CELLS = {'lstm': LSTMCell, 'gru': GRUCell}

@@ -94,3 +94,17 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return True
   return (resolver.task_type == 'worker' and resolver.task_id == 0
           and 'chief' not in cluster)
+
+
+def decoder_rnn(requested: str) -> str:
+  """How decoders run here: `requested`, with 'auto' resolved to 'keras'
+  (cuDNN's fused kernels) when a GPU is visible, else 'unroll'."""
+  if requested != 'auto':
+    return requested
+  return 'keras' if tf.config.list_logical_devices('GPU') else 'unroll'
+
+
+def resolve_decoder_rnn(config):
+  """`config` with `decoder_rnn` resolved (`decoder_rnn`), as a run records
+  it when it starts: the same saved config then builds the same graph."""
+  return config.replace(decoder_rnn=decoder_rnn(config.decoder_rnn))

@@ -18,7 +18,8 @@ from typing import Dict
 
 import numpy as np
 
-from r_lstm import input_pipeline, workdir
+from r_lstm import workdir
+from r_lstm import arrays as arrays_lib
 from r_lstm.errors import UsageError
 
 SPLITS = ('train', 'test')
@@ -59,7 +60,7 @@ def decode_npz(source: str, output: str) -> Dict[str, object]:
   import PIL  # pylint: disable=g-import-not-at-top
   if not output.endswith('.npz'):
     raise UsageError(f'--output={output} must end in .npz')
-  arrays = input_pipeline.read_arrays(
+  arrays = arrays_lib.read_arrays(
       source, [f'{kind}_{split}' for split in SPLITS
                for kind in ('jpeg', 'offsets', 'y')])
   decoded = {}

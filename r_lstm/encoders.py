@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from r_lstm import cells, initializers, unroll
+from r_lstm import cells, cores, initializers
 
 
 def add_token_embedding(
@@ -66,9 +66,9 @@ class TokenLSTM(keras.layers.Layer):
   def units(self) -> int:
     return self.cell.units
 
-  def core(self, embedding=None) -> unroll.ProjectedCore:
+  def core(self, embedding=None) -> cores.ProjectedCore:
     """The cell reading tokens through `projector(embedding)`."""
-    return unroll.ProjectedCore(self.cell, self.projector(embedding))
+    return cores.ProjectedCore(self.cell, self.projector(embedding))
 
   def embed(self, tokens: tf.Tensor, embedding=None) -> tf.Tensor:
     """The cell's dense inputs (..., channels * embed_dim) for tokens
@@ -83,7 +83,7 @@ class TokenLSTM(keras.layers.Layer):
     return tf.concat([tf.gather(embedding[c], tokens[..., c])
                       for c in range(self.channels)], axis=-1)
 
-  def projector(self, embedding=None) -> unroll.Project:
+  def projector(self, embedding=None) -> cores.Project:
     """Projects tokens (..., channels) to the gate inputs (..., gates).
 
     `embedding` (channels, vocab_size, embed_dim) replaces the layer's own.

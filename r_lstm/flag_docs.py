@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from r_lstm import configs
+from r_lstm import config_migration, configs
 
 
 def _flag_default(field: dataclasses.Field) -> str:
@@ -50,6 +50,19 @@ def flags_markdown() -> str:
       lines.append(f'| `--{field.name}` | `{_flag_default(field)}` | '
                    f'{meaning} |')
     lines.append('')
+  lines += ['## Earlier names', '',
+            '`--model` named a backbone and its objectives together, '
+            '`--cell` the recurrent backbone; both still work and print what '
+            'they stand for, and saved configs that hold them resume. '
+            '`--model` keeps the backbone unless it names the Transformer, '
+            '`--cell` keeps the objectives:', '',
+            '| earlier flag | today |', '|---|---|']
+  earlier = ([{'model': model} for model in config_migration.LEGACY_MODELS]
+             + [{'cell': cell} for cell in config_migration.LEGACY_CELLS])
+  for flag in earlier:
+    before, today = config_migration.describe_legacy(**flag).split(' means ')
+    lines.append(f'| `{before}` | `{today}` |')
+  lines.append('')
   return '\n'.join(lines)
 
 

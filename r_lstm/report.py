@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 from absl import app
 from absl import flags
 
-from r_lstm import cli, configs, errors, paper, summaries
+from r_lstm import cli, configs, errors, paper, presets, summaries
 from r_lstm import workdir as workdir_lib
 
 flags.DEFINE_list('runs', None, 'Run directories to report, in table order.')
@@ -62,27 +62,34 @@ def paper_dataset(config: configs.Config) -> Optional[str]:
 def paper_cell(config: configs.Config) -> Optional[paper.Cell]:
   """The cell of the paper's Table 2 that the run's setting is, or None."""
   dataset = paper_dataset(config)
-  if dataset is None:
+  model = paper.model_name(config.backbone, config.auxiliary)
+  if dataset is None or model is None:
     return None
-  if config.model == 'transformer' or config.bptt >= paper.DATASETS[
-      dataset][1]:
+  recurrent = config.backbone_entry.recurrent
+  if not recurrent or config.bptt >= paper.DATASETS[dataset][1]:
     backprop = 'full'
   elif config.bptt == paper.TRUNCATION:
     backprop = str(paper.TRUNCATION)
   else:
     return None
-  if (config.model, backprop) not in paper.ACCURACY:
+  if (model, backprop) not in paper.ACCURACY:
     return None
-  sizes = PAPER_SIZES + (PAPER_DECODER_SIZES if configs.MODELS[config.model]
-                         else ())
+  sizes = PAPER_SIZES + (PAPER_DECODER_SIZES if config.objectives else ())
   defaults = configs.Config()
-  if config.model != 'transformer' and any(
+  if recurrent and any(
       getattr(config, name) != getattr(defaults, name) for name in sizes):
     return None
-  paper_length = configs.PAPER_AUXILIARY['aux_length']
-  if configs.MODELS[config.model] and config.aux_length != paper_length:
+  paper_length = presets.PAPER_AUXILIARY['aux_length']
+  if config.objectives and config.aux_length != paper_length:
     return None
-  return paper.Cell(dataset, config.model, backprop)
+  return paper.Cell(dataset, model, backprop)
+
+
+def model_label(config: configs.Config) -> str:
+  """The paper's name of the run's model (r_lstm), else its backbone and
+  objectives."""
+  return (paper.model_name(config.backbone, config.auxiliary)
+          or f'{config.backbone} + {config.auxiliary}')
 
 
 def paper_accuracy(config: configs.Config) -> Optional[float]:
@@ -150,9 +157,11 @@ def render(runs: Sequence[Run], title: str, plot_name: str) -> str:
   for run in runs:
     paper = paper_accuracy(run.config)
     final = run.curve[max(run.curve)] if run.curve else None
-    bptt = 'all' if run.config.model == 'transformer' else run.config.bptt
+    bptt = (run.config.bptt if run.config.backbone_entry.recurrent
+            else 'all')
     lines.append(
-        f'| {run.name} | {run.config.dataset} | {run.config.model} | {bptt} | '
+        f'| {run.name} | {run.config.dataset} | {model_label(run.config)} | '
+        f'{bptt} | '
         f'{"—" if paper is None else f"{paper:.1f}"} | '
         f'{"—" if final is None else f"{100 * final:.2f}"} | '
         f'{run.eval_split or "—"} | {run.updates} | '

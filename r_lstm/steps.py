@@ -118,7 +118,8 @@ def update(model, optimizer: keras.optimizers.Optimizer, batch,
   if recipe.clip_norm > 0:
     grads, _ = tf.clip_by_global_norm(grads, recipe.clip_norm * scale,
                                       use_norm=scaled_norm)
-  optimizer.apply_gradients(zip([g / replicas for g in grads], variables))
+  optimizer.apply_gradients(zip([_divide(g, replicas) for g in grads],
+                                variables))
   loss_sum = tf.reduce_sum(per_example)
   finite = tf.math.is_finite(context.all_reduce(SUM, loss_sum))
   if not scales_loss:
@@ -143,6 +144,15 @@ def evaluation_sums(model, tokens, lengths, labels) -> Dict[str, tf.Tensor]:
   return {'count': tf.cast(tf.size(labels), tf.float32),
           'loss/total': tf.reduce_sum(losses),
           'accuracy': tf.reduce_sum(correct)}
+
+
+def _divide(gradient, divisor):
+  """`gradient` / `divisor`, sparse gradients (a Keras `Embedding`'s
+  IndexedSlices) kept sparse."""
+  if isinstance(gradient, tf.IndexedSlices):
+    return tf.IndexedSlices(gradient.values / divisor, gradient.indices,
+                            gradient.dense_shape)
+  return gradient / divisor
 
 
 class KerasFit:

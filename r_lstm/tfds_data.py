@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from r_lstm import images as images_lib
 from r_lstm.errors import UsageError, first_line
 
 # Preferred evaluation splits, in order: the first one the dataset has wins.
@@ -58,13 +59,6 @@ def image_and_label_keys(info: tfds.core.DatasetInfo) -> Tuple[str, str]:
   return images[0], labels[0]
 
 
-def resize(images: tf.Tensor, size: int) -> tf.Tensor:
-  """Area-resizes uint8 images (..., H, W, C) to size x size, as uint8."""
-  resized = tf.image.resize(tf.cast(images, tf.float32), (size, size),
-                            method='area')
-  return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
-
 def load_images(name: str, data_dir: Optional[str],
                 image_size: Optional[int], grayscale: bool) -> ImageSplits:
   """Reads the train split and the evaluation split of a TFDS image set.
@@ -89,7 +83,7 @@ def load_images(name: str, data_dir: Optional[str],
     if grayscale and image.shape[-1] == 3:
       image = tf.image.rgb_to_grayscale(image)
     if image_size is not None:
-      image = resize(image, image_size)
+      image = images_lib.resize(image, image_size)
     return image, tf.cast(example[label_key], tf.int32)
 
   arrays = []

@@ -1,20 +1,22 @@
 r"""Trains a model: `python -m r_lstm.train --workdir=DIR [--preset=demo]`.
 
 Every field of `r_lstm.configs.Config` is a flag of the same name; flags left
-unset keep the preset's value (see `r_lstm.configs.PRESETS`). Re-running the
+unset keep the preset's value (see `r_lstm.presets`). Re-running the
 same command resumes from the workdir's latest checkpoint, and so does
 `--workdir=DIR` alone (the run's saved config.json is the base; flags such
 as --train_steps still apply).
 """
 
 import dataclasses
+import sys
 import typing
 from typing import Optional
 
 from absl import app
 from absl import flags
 
-from r_lstm import cli, configs, errors, flag_docs, train_lib
+from r_lstm import cli, config_migration, configs, errors, flag_docs, presets
+from r_lstm import train_lib
 from r_lstm import workdir as workdir_lib
 
 _DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
@@ -51,6 +53,14 @@ def _define_config_flags():
 
 
 _define_config_flags()
+flags.DEFINE_string(
+    'model', None, 'Earlier name of --backbone and --auxiliary together: '
+    + ', '.join(config_migration.LEGACY_MODELS) + ' (r_lstm is '
+    '--auxiliary=reconstruction). Still works, and says what it maps to.')
+flags.DEFINE_string(
+    'cell', None, 'Earlier name of the recurrent --backbone: '
+    + ', '.join(config_migration.LEGACY_CELLS) + '. Still works, and says '
+    'what it maps to.')
 
 FLAGS = flags.FLAGS
 
@@ -66,10 +76,16 @@ def config_from_flags(saved: Optional[configs.Config] = None
   if FLAGS.preset is None and saved is not None:
     config = saved
   else:
-    config = configs.preset(FLAGS.preset or 'default')
+    config = presets.preset(FLAGS.preset or 'default')
     if saved is not None:
-      config = configs.follow_saved_defaults(config, saved)
-  overrides = {}
+      config = config_migration.follow_saved_defaults(config, saved)
+  overrides = {name: FLAGS[name].value
+               for name in config_migration.LEGACY_FIELDS
+               if FLAGS[name].value is not None}
+  if overrides:
+    note = config_migration.describe_legacy(FLAGS.model, FLAGS.cell)
+    print(f'r_lstm.train: note: {note}; the old flags keep working',
+          file=sys.stderr)
   for field in dataclasses.fields(configs.Config):
     value = FLAGS[field.name].value
     if value is None:

@@ -18,8 +18,8 @@ from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from r_lstm import configs, distribute, errors, input_pipeline, interruption
-from r_lstm import memory, summaries
+from r_lstm import config_rules, configs, distribute, errors, input_pipeline
+from r_lstm import interruption, memory, summaries
 from r_lstm import workdir as workdir_lib
 from r_lstm.checkpoints import RunCheckpoints
 from r_lstm.configs import Config
@@ -107,18 +107,20 @@ def load_run(config: Config, workdir: str,
   anything is written to the workdir: the config's fields, every path the
   run writes (`writable`) or reads, the data arrays, and the memory one
   update needs. A workdir that already holds a run must be resumed with the
-  same config, up to `configs.RESUMABLE_FIELDS`, unless `override_config`.
+  same config, up to `config_rules.RESUMABLE_FIELDS`, unless `override_config`.
   """
-  configs.validate(config)
+  config_rules.validate(config)
   # Before any op: a multi-worker strategy configures the runtime.
   strategy = strategy or distribute.make_strategy(config.strategy)
+  # Resolved once and recorded: the saved config builds the same graph.
+  config = distribute.resolve_decoder_rnn(config)
   if writable:
     workdir_lib.check_writable(workdir)
   else:
     workdir_lib.check_readable(workdir)
   saved = read_saved_config(workdir)
   if saved is not None and not override_config:
-    changed = configs.differences(saved, config)
+    changed = config_rules.differences(saved, config)
     if changed:
       raise UsageError(
           f'{workdir} holds a run with another config ({"; ".join(changed)}); '
@@ -128,8 +130,7 @@ def load_run(config: Config, workdir: str,
   if config.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = input_pipeline.load(config, workdir)
-  memory.check(config, data.max_length, data.channels, data.vocab_size,
-               data.num_classes)
+  memory.check(config, memory.Shape.of(data))
   return Run.build(config, workdir, data, strategy, saved)
 
 

@@ -13,11 +13,9 @@ from typing import Dict, Optional, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import configs, distribute, input_pipeline, models, steps
-from r_lstm import transformer
+from r_lstm import config_rules, distribute, input_pipeline, steps
 from r_lstm.configs import Config
 from r_lstm.errors import NonFiniteError, UsageError
-from r_lstm.objectives import base
 
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
@@ -34,26 +32,9 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
 
 
 def build_model(config: Config, data: input_pipeline.SequenceData):
-  """The run's model: a `SequenceClassifier` or the Transformer baseline,
-  under the config's dtype policy (`precision`)."""
-  if config.model == 'transformer':
-    return transformer.TransformerClassifier(
-        num_classes=data.num_classes, max_length=data.max_length,
-        vocab_size=data.vocab_size, channels=data.channels,
-        embed_dim=config.embed_dim, units=config.transformer_units,
-        layers=config.transformer_layers,
-        num_heads=config.transformer_heads,
-        ffn_units=config.transformer_ffn_units, head_units=config.head_units,
-        dtype=config.precision)
-  return models.SequenceClassifier(
-      num_classes=data.num_classes, vocab_size=data.vocab_size,
-      channels=data.channels, embed_dim=config.embed_dim,
-      lstm_units=config.lstm_units, head_units=config.head_units,
-      bptt=config.bptt, head_input=config.head_input,
-      auxiliary=configs.MODELS[config.model],
-      decoder=base.DecoderOptions.of(config), cell=config.cell,
-      rnn_gradient=config.rnn_gradient,
-      initialization=config.initialization, dtype=config.precision)
+  """The run's model, built by its backbone's module
+  (`registry.BACKBONES`), under the config's dtype policy (`precision`)."""
+  return config.backbone_entry.load().build(config, data)
 
 
 class Trainer:
@@ -64,7 +45,7 @@ class Trainer:
     self.config = config
     self.data = data
     self.strategy = strategy or distribute.make_strategy(config.strategy)
-    configs.check_sequence_length(config, data.max_length)
+    config_rules.check_sequence_length(config, data.max_length)
     replicas = self.strategy.num_replicas_in_sync
     if config.batch_size % replicas:
       raise UsageError(f'batch_size={config.batch_size} is not divisible by '

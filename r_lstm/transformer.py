@@ -15,7 +15,37 @@ from typing import Dict, Sequence
 import keras
 import tensorflow as tf
 
-from r_lstm import dtypes, encoders, heads, losses, steps
+from r_lstm import dtypes, encoders, heads, losses, memory, steps
+
+
+def build(config, data) -> 'TransformerClassifier':
+  """The Transformer backbone (`registry.BACKBONES`) of a run."""
+  return TransformerClassifier(
+      num_classes=data.num_classes, max_length=data.max_length,
+      vocab_size=data.vocab_size, channels=data.channels,
+      embed_dim=config.embed_dim, units=config.transformer_units,
+      layers=config.transformer_layers, num_heads=config.transformer_heads,
+      ffn_units=config.transformer_ffn_units, head_units=config.head_units,
+      dtype=config.precision)
+
+
+def memory_terms(config, shape: memory.Shape) -> memory.Terms:
+  """What one update keeps: above all the attention scores, batch x heads
+  x T^2 per layer (three copies for the softmax's backward pass), and
+  those of an evaluation batch."""
+  units = config.transformer_units
+  weights = (shape.channels * shape.vocab_size * config.embed_dim
+             + config.transformer_layers * (
+                 4 * units ** 2 + 2 * units * config.transformer_ffn_units)
+             + memory.dense_weights((units, *config.head_units,
+                                     shape.num_classes)))
+  scores = (config.transformer_heads * shape.max_length ** 2
+            * memory.FLOAT_BYTES)
+  return memory.Terms(weights, {
+      'attention scores (batch_size x sequence length^2)':
+          3 * config.transformer_layers * config.batch_size * scores,
+      'evaluation attention scores (eval_batch_size x sequence length^2)':
+          2 * config.eval_batch_size * scores})
 
 
 @keras.saving.register_keras_serializable(package='r_lstm')

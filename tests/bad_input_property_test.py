@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs
+from r_lstm import config_rules, configs
 from tests import testing
 
 # No shrinking: each step of it is another run of several seconds; the
@@ -84,7 +84,7 @@ def _wrong_values(annotation):
       st.floats(allow_nan=True, allow_infinity=True),
       st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
       st.integers(-10 ** 20, -1))
-  return values.filter(lambda v: not configs.has_type(v, annotation)
+  return values.filter(lambda v: not config_rules.has_type(v, annotation)
                        or _invalid_number(v))
 
 

@@ -105,10 +105,10 @@ class DatasetsCliTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.named_parameters(
       ('mnist', 'mnist', ['--image_size=4'], 5),
       ('pmnist', 'pmnist', ['--image_size=4'], 5),
-      ('cifar10', 'cifar10', ['--image_size=4', '--model=r_lstm',
+      ('cifar10', 'cifar10', ['--image_size=4', '--auxiliary=reconstruction',
                               '--aux_length=6'], 5),
       ('tfds_name', 'tfds:cifar10', ['--image_size=3', '--grayscale'], 5),
-      ('dbpedia', 'dbpedia', ['--max_length=12', '--model=p_lstm',
+      ('dbpedia', 'dbpedia', ['--max_length=12', '--auxiliary=prediction',
                               '--aux_length=4'], 2),
       ('textcsv', 'textcsv:{text_dir}', [], 2))
   def test_trains_and_evaluates(self, dataset, flags, num_test):

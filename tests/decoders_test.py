@@ -331,13 +331,15 @@ class KerasLayersTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllEqual(got, want)
     self.assertEqual(logits.shape, (L, N, C, VOCAB))
 
-  def test_auto_runs_keras_layers_only_with_a_gpu(self):
+  def test_auto_is_resolved_by_the_devices_and_saved_resolved(self):
+    # Models saved before runs resolved --decoder_rnn hold 'auto'.
     decoder = reconstruction.ReconstructionDecoder(
         VOCAB, C, embed_dim=4, main_units=UNITS, units=UNITS, num_layers=2,
         head_units=(8,), rnn='auto')
-    self.assertEqual(decoder.runs_keras_layers,
-                     bool(tf.config.list_logical_devices('GPU')))
-    self.assertEqual(decoder.get_config()['rnn'], 'auto')
+    gpu = bool(tf.config.list_logical_devices('GPU'))
+    self.assertEqual(decoder.runs_keras_layers, gpu)
+    self.assertEqual(decoder.get_config()['rnn'],
+                     'keras' if gpu else 'unroll')
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ from unittest import mock
 from absl.testing import parameterized
 import tensorflow as tf
 
-from r_lstm import configs, distribute
+from r_lstm import config_rules, configs, distribute
 from r_lstm.errors import UsageError
 
 
@@ -65,9 +65,18 @@ class MakeStrategyTest(tf.test.TestCase, parameterized.TestCase):
   def test_every_config_choice_is_made_here(self):
     self.assertEqual(configs.STRATEGIES,
                      ('auto', 'mirrored', 'multi_worker', 'tpu'))
-    self.assertIn('strategy', configs.RESUMABLE_FIELDS)
+    self.assertIn('strategy', config_rules.RESUMABLE_FIELDS)
     with self.assertRaises(UsageError):
-      configs.validate(configs.Config(strategy='gpus'))
+      config_rules.validate(configs.Config(strategy='gpus'))
+
+  @parameterized.parameters(('unroll', 'unroll'), ('keras', 'keras'))
+  def test_decoder_rnn_given_is_kept(self, requested, want):
+    self.assertEqual(distribute.decoder_rnn(requested), want)
+
+  def test_auto_decoder_rnn_is_resolved_by_the_devices(self):
+    want = 'keras' if tf.config.list_logical_devices('GPU') else 'unroll'
+    config = distribute.resolve_decoder_rnn(configs.Config())
+    self.assertEqual(config.decoder_rnn, want)
 
 
 class ChiefTest(tf.test.TestCase, parameterized.TestCase):

@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from r_lstm import encoded_images, input_pipeline
+from r_lstm import arrays as arrays_lib
+from r_lstm import encoded_images
 from r_lstm.errors import UsageError
 
 
@@ -46,7 +47,7 @@ class DecodeTest(tf.test.TestCase):
                                                                  'out.npz')
     images, arrays = write_encoded(source)
     record = encoded_images.decode_npz(source, output)
-    decoded = input_pipeline.read_npz(output)
+    decoded = arrays_lib.read_npz(output)
     for split in encoded_images.SPLITS:
       self.assertAllEqual(decoded[f'x_{split}'], images[split])
       self.assertAllEqual(decoded[f'y_{split}'], arrays[f'y_{split}'])
@@ -64,7 +65,7 @@ class DecodeTest(tf.test.TestCase):
                                                                  'out.npz')
     _, arrays = write_encoded(source, 'JPEG')
     encoded_images.decode_npz(source, output)
-    decoded = input_pipeline.read_npz(output)['x_test']
+    decoded = arrays_lib.read_npz(output)['x_test']
     offsets = arrays['offsets_test']
     for i in range(len(decoded)):
       one = arrays['jpeg_test'][offsets[i]:offsets[i + 1]].tobytes()

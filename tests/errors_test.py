@@ -3,7 +3,7 @@
 from absl.testing import parameterized
 import tensorflow as tf
 
-from r_lstm import configs
+from r_lstm import config_rules, configs
 from r_lstm.errors import UsageError
 
 
@@ -25,6 +25,7 @@ class UsageErrorTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(
       ('bptt', -1, 'bptt must be >= 0'),
       ('model', 'gru', "unknown value 'gru' for model"),
+      ('backbone', 'rnn', "unknown value 'rnn' for backbone"),
       ('learning_rate', 0.0, 'learning_rate must be > 0'),
       ('seed', -2, 'seed must be in'),
       ('aux_length', 1, 'aux_length must be at least 2'),
@@ -32,7 +33,8 @@ class UsageErrorTest(tf.test.TestCase, parameterized.TestCase):
   def test_validate_names_the_field_and_the_cli_the_flag(self, field, value,
                                                         message):
     with self.assertRaises(UsageError) as raised:
-      configs.validate(configs.Config(**{field: value}))
+      # `replace` takes `model`, the field's earlier name, too.
+      config_rules.validate(configs.Config().replace(**{field: value}))
     self.assertStartsWith(str(raised.exception), message)
     self.assertNotIn('--', str(raised.exception))
     self.assertIn(f'--{field}', raised.exception.as_flags())

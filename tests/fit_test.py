@@ -63,7 +63,7 @@ class FitTest(tf.test.TestCase, parameterized.TestCase):
       model.compile(optimizer='adam', loss='mse')
 
   def test_fit_runs_keras_callbacks_and_evaluate_scores_every_example(self):
-    config = testing.TINY_CONFIG.replace(model='r_lstm')
+    config = testing.TINY_CONFIG.replace(auxiliary='reconstruction')
     _, model = self._trainer_and_fit_model(config)
     train = input_pipeline.fit_dataset(input_pipeline.train_dataset(
         self.data.train, 4, seed=0))

@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from r_lstm import configs, encoders, heads, initializers, models
-from r_lstm import cells, train_lib
+from r_lstm import cells, config_migration, config_rules, presets
+from r_lstm import train_lib
 from r_lstm.errors import UsageError
 from r_lstm.objectives import base, reconstruction
 from tests import testing
@@ -201,8 +202,8 @@ class SchemeReachesEveryLayerTest(tf.test.TestCase):
         self.assertGreater(values.std(), 0.5, variable.path)
 
   def test_torch_is_the_default_of_runs_and_keras_of_layers(self):
-    self.assertEqual(configs.Config().initialization.parts, ('torch',) * 4)
-    for name, preset in configs.PRESETS.items():
+    self.assertEqual(initializers.Initialization.from_config(configs.Config()).parts, ('torch',) * 4)
+    for name, preset in presets.PRESETS.items():
       self.assertEqual(preset.init, 'keras' if name == 'demo' else 'torch',
                        msg=name)
     self.assertEqual(initializers.KERAS.parts, ('keras',) * 4)
@@ -212,9 +213,10 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_parts_follow_init_unless_set(self):
     config = configs.Config(init='torch', init_embedding='keras')
-    self.assertEqual(config.initialization, initializers.Initialization(
-        embedding='keras', lstm_weights='torch', lstm_bias='torch',
-        dense='torch'))
+    self.assertEqual(
+        initializers.Initialization.from_config(config),
+        initializers.Initialization(embedding='keras', lstm_weights='torch',
+                                    lstm_bias='torch', dense='torch'))
 
   def test_configs_saved_before_init_existed_load_as_keras(self):
     fields = json.loads(configs.Config().to_json())
@@ -222,21 +224,22 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
       del fields[name]
     config = configs.Config.from_json(json.dumps(fields))
     self.assertEqual(config.init, 'keras')
-    self.assertEqual(config.initialization, initializers.KERAS)
+    self.assertEqual(initializers.Initialization.from_config(config),
+                     initializers.KERAS)
 
   def test_the_original_command_still_resumes_a_keras_run(self):
-    saved = configs.preset('default').replace(init='keras', head_input='h')
-    command = configs.preset('default')
-    resumed = configs.follow_saved_defaults(command, saved)
-    self.assertEqual(configs.differences(saved, resumed), ())
+    saved = presets.preset('default').replace(init='keras', head_input='h')
+    command = presets.preset('default')
+    resumed = config_migration.follow_saved_defaults(command, saved)
+    self.assertEqual(config_rules.differences(saved, resumed), ())
     # A value the command itself sets is kept (and then conflicts).
-    self.assertEqual(configs.follow_saved_defaults(
+    self.assertEqual(config_migration.follow_saved_defaults(
         command.replace(init='tf1'), saved).init, 'tf1')
 
   @parameterized.parameters(('init', 'jax'), ('init_dense', 'glorot'))
   def test_unknown_scheme_names_the_field(self, field, value):
     with self.assertRaisesRegex(UsageError, f"for {field};") as raised:
-      configs.validate(configs.Config(**{field: value}))
+      config_rules.validate(configs.Config(**{field: value}))
     self.assertIn(f'for --{field};', raised.exception.as_flags())
 
   def test_checkpoint_of_a_keras_run_restores_into_a_torch_model(self):
@@ -244,7 +247,7 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
     before --init existed resumes with its own weights."""
     data = testing.tiny_data()
     workdir = self.create_tempdir().full_path
-    keras_config = testing.TINY_CONFIG.replace(model='r_lstm')
+    keras_config = testing.TINY_CONFIG.replace(auxiliary='reconstruction')
     old = train_lib.Run.build(keras_config, workdir, data)
     old.checkpoints.save()
     new = train_lib.Run.build(keras_config.replace(init='torch'), workdir,

@@ -3,10 +3,12 @@
 from absl.testing import parameterized
 import tensorflow as tf
 
-from r_lstm import configs, memory
+from r_lstm import images, memory, presets, registry
 from r_lstm.errors import UsageError
 
 GIB = 2 ** 30
+MNIST = memory.Shape(max_length=784, channels=1, vocab_size=256,
+                     num_classes=10)
 
 
 class MemoryTest(tf.test.TestCase, parameterized.TestCase):
@@ -17,34 +19,50 @@ class MemoryTest(tf.test.TestCase, parameterized.TestCase):
       ('mnist_transformer', 784, 1, 10), ('dbpedia_r_lstm_t300', 4096, 1, 14))
   def test_every_paper_setting_fits_a_small_machine(self, preset, length,
                                                     channels, classes):
-    config = configs.preset(preset)
-    needed = sum(memory.update_terms(config, length, channels, 256,
-                                     classes).values())
+    config = presets.preset(preset)
+    shape = memory.Shape(length, channels, 256, classes)
+    needed = sum(memory.update_terms(config, shape).values())
     self.assertLess(needed, 12 * GIB)
-    memory.check(config, length, channels, 256, classes, available=12 * GIB)
+    memory.check(config, shape, available=12 * GIB)
 
   def test_auxiliary_terms_grow_with_the_anchors(self):
-    config = configs.preset('mnist_r_lstm_t300')
-    one = memory.update_terms(config, 784, 1, 256, 10)
-    four = memory.update_terms(config.replace(num_anchors=4), 784, 1, 256, 10)
+    config = presets.preset('mnist_r_lstm_t300')
+    one = memory.update_terms(config, MNIST)
+    four = memory.update_terms(config.replace(num_anchors=4), MNIST)
     name = 'reconstruction (batch_size x num_anchors x aux_length)'
     self.assertEqual(four[name], 4 * one[name])
     self.assertEqual(four['supervised window (batch_size x bptt)'],
                      one['supervised window (batch_size x bptt)'])
 
   def test_refusal_names_the_largest_part(self):
-    config = configs.preset('mnist_r_lstm_t300').replace(num_anchors=1000)
+    config = presets.preset('mnist_r_lstm_t300').replace(num_anchors=1000)
     with self.assertRaisesRegex(UsageError, 'largest part is the '
                                 'reconstruction .*num_anchors') as raised:
-      memory.check(config, 784, 1, 256, 10, available=4 * GIB)
+      memory.check(config, MNIST, available=4 * GIB)
     self.assertIn('(--batch_size x --num_anchors x --aux_length)',
                   raised.exception.as_flags())
 
   def test_resize_refused_before_it_allocates(self):
     with self.assertRaisesRegex(UsageError, '^image_size=4096') as raised:
-      memory.check_images(10000, 4096, 3, available=4 * GIB)
+      images.check_resize_fits(10000, 4096, 3, available=4 * GIB)
     self.assertStartsWith(raised.exception.as_flags(), '--image_size=4096')
-    memory.check_images(10000, 64, 3, available=4 * GIB)
+    images.check_resize_fits(10000, 64, 3, available=4 * GIB)
+
+  @parameterized.parameters(*registry.AUXILIARY)
+  def test_every_objective_brings_its_own_terms(self, auxiliary):
+    config = presets.preset('mnist_r_lstm_t300').replace(auxiliary=auxiliary)
+    terms = memory.update_terms(config, MNIST)
+    for objective in registry.AUXILIARY[auxiliary]:
+      self.assertIn(
+          f'{objective} (batch_size x num_anchors x aux_length)', terms)
+    self.assertLen(terms, 2 + len(registry.AUXILIARY[auxiliary]))
+
+  def test_each_cell_counts_what_it_keeps(self):
+    lstm = memory.update_terms(presets.preset('mnist_r_lstm_t300'), MNIST)
+    gru = memory.update_terms(
+        presets.preset('mnist_r_lstm_t300').replace(backbone='gru'), MNIST)
+    name = 'supervised window (batch_size x bptt)'
+    self.assertEqual(gru[name] * 16, lstm[name] * 13)
 
 
 if __name__ == '__main__':

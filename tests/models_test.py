@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import cells, configs, encoders, models, unroll
+from r_lstm import cells, encoders, models, registry, unroll
 from r_lstm.objectives import base
 
 CELLS = tuple(cells.CELLS)
@@ -32,8 +32,10 @@ class TokenLSTMTest(tf.test.TestCase, parameterized.TestCase):
 
 class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
 
-  def test_config_offers_every_cell(self):
-    self.assertEqual(configs.CELLS, CELLS)
+  def test_every_recurrent_backbone_names_a_cell(self):
+    recurrent = {backbone.cell for backbone in registry.BACKBONES.values()
+                 if backbone.recurrent}
+    self.assertEqual(recurrent, set(CELLS))
 
   def setUp(self):
     super().setUp()

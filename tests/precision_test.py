@@ -32,17 +32,18 @@ class PrecisionTest(tf.test.TestCase, parameterized.TestCase):
                                self.data)
 
   @parameterized.parameters(*[
-      (precision, model, cell, rnn) for precision in MIXED
-      for model, cell, rnn in (
-          ('lstm', 'lstm', 'unroll'), ('lstm', 'gru', 'unroll'),
-          ('rp_lstm', 'lstm', 'unroll'), ('rp_lstm', 'gru', 'unroll'),
-          ('rp_lstm', 'lstm', 'keras'), ('transformer', 'lstm', 'unroll'))])
+      (precision, backbone, auxiliary, rnn) for precision in MIXED
+      for backbone, auxiliary, rnn in (
+          ('lstm', 'none', 'unroll'), ('gru', 'none', 'unroll'),
+          ('lstm', 'both', 'unroll'), ('gru', 'both', 'unroll'),
+          ('lstm', 'both', 'keras'), ('transformer', 'none', 'unroll'))])
   def test_an_update_changes_every_weight_and_keeps_float32_weights(
-      self, precision, model, cell, rnn):
+      self, precision, backbone, auxiliary, rnn):
     # Keras' layers run the teacher-forced decoders: fed steps and unfed
     # ones that read no input (sampled ones have their own loop).
     trainer = self._trainer(
-        model=model, precision=precision, cell=cell, decoder_feed_rate=0.5,
+        backbone=backbone, auxiliary=auxiliary, precision=precision,
+        decoder_feed_rate=0.5,
         decoder_unfed_input='none' if rnn == 'keras' else 'sampled',
         decoder_rnn=rnn)
     self.assertIn(COMPUTE[precision].name, _compute_dtypes(trainer.model))
@@ -61,11 +62,11 @@ class PrecisionTest(tf.test.TestCase, parameterized.TestCase):
         continue  # Softmax cancels it: its gradient is exactly zero.
       self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
 
-  @parameterized.product(precision=MIXED, model=['lstm', 'rp_lstm'])
+  @parameterized.product(precision=MIXED, auxiliary=['none', 'both'])
   def test_logits_are_float32_and_near_the_float32_models(self, precision,
-                                                          model):
-    full = self._trainer(model=model).model
-    mixed = self._trainer(model=model, precision=precision).model
+                                                          auxiliary):
+    full = self._trainer(auxiliary=auxiliary).model
+    mixed = self._trainer(auxiliary=auxiliary, precision=precision).model
     for source, target in zip(full.weights, mixed.weights):
       target.assign(source)
     test = self.data.test
@@ -91,7 +92,7 @@ class PrecisionTest(tf.test.TestCase, parameterized.TestCase):
     self.assertNotAllEqual(grad[0, 7], tf.zeros_like(grad[0, 7]))
 
   def test_float16_overflow_skips_the_update_and_lowers_the_scale(self):
-    trainer = self._trainer(model='transformer', precision='mixed_float16')
+    trainer = self._trainer(backbone='transformer', precision='mixed_float16')
     optimizer = trainer.optimizer
     self.assertIsInstance(optimizer, keras.optimizers.LossScaleOptimizer)
     optimizer.dynamic_scale.assign(2.0**60)  # Overflows float16 at once.
@@ -125,7 +126,7 @@ class PrecisionTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(got, want, atol=2e-4)
 
   def test_keras_file_keeps_the_policy(self):
-    model = self._trainer(model='rp_lstm', precision='mixed_bfloat16').model
+    model = self._trainer(auxiliary='both', precision='mixed_bfloat16').model
     path = os.path.join(self.create_tempdir().full_path, 'model.keras')
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -135,7 +136,7 @@ class PrecisionTest(tf.test.TestCase, parameterized.TestCase):
                         model(test.tokens, test.lengths))
 
   def test_keras_fit_trains_under_mixed_bfloat16(self):
-    config = testing.TINY_CONFIG.replace(model='r_lstm',
+    config = testing.TINY_CONFIG.replace(auxiliary='reconstruction',
                                          precision='mixed_bfloat16')
     model = trainer_lib.build_model(config, self.data)
     model.compile(optimizer=trainer_lib.make_optimizer(config),

@@ -11,7 +11,8 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import cli, configs, errors, evaluate, summaries, train_lib
+from r_lstm import cli, config_migration, config_rules, configs, errors
+from r_lstm import evaluate, summaries, train_lib
 from r_lstm import trainer as trainer_lib
 from r_lstm import workdir as workdir_lib
 from tests import testing
@@ -20,8 +21,9 @@ TRAIN_STEPS = 24
 # A deterministic r-LSTM run long enough to be killed in the middle.
 RUN_FLAGS = [*testing.TINY_FLAGS, f'--train_steps={TRAIN_STEPS}',
              '--checkpoint_every=4', '--eval_every=8', '--deterministic',
-             '--model=r_lstm', '--aux_length=4', '--decoder_units=6',
-             '--decoder_head_units=6', '--decoder_feed_rate=0.5']
+             '--auxiliary=reconstruction', '--aux_length=4',
+             '--decoder_units=6', '--decoder_head_units=6',
+             '--decoder_feed_rate=0.5']
 
 
 def checkpoint_values(workdir):
@@ -292,16 +294,17 @@ class GuardsTest(tf.test.TestCase):
 
   def test_resume_may_change_only_length_and_reporting(self):
     saved = testing.TINY_CONFIG
-    self.assertEqual(configs.differences(saved, saved.replace(
+    self.assertEqual(config_rules.differences(saved, saved.replace(
         train_steps=99, eval_every=5, checkpoint_every=7, max_checkpoints=1,
         steps_per_loop=1, eval_batch_size=3, deterministic=True)), ())
     self.assertEqual(
-        configs.differences(saved, saved.replace(model='r_lstm', seed=4)),
-        ("model: 'lstm' -> 'r_lstm'", 'seed: 0 -> 4'))
+        config_rules.differences(saved, saved.replace(
+            auxiliary='reconstruction', seed=4)),
+        ("auxiliary: 'none' -> 'reconstruction'", 'seed: 0 -> 4'))
 
   def test_config_saved_before_a_field_existed_keeps_its_old_meaning(self):
     fields = json.loads(testing.TINY_CONFIG.to_json())
-    for field in configs.BEFORE_FIELD_EXISTED:
+    for field in config_migration.BEFORE_FIELD_EXISTED:
       del fields[field]
     old = configs.Config.from_json(json.dumps(fields))
     self.assertEqual(old.decoder_embedding, 'own')
@@ -363,7 +366,7 @@ class GuardsTest(tf.test.TestCase):
   def test_loops_keep_their_ends_after_a_resume_between_them(self):
     config = testing.TINY_CONFIG.replace(steps_per_loop=4, pretrain_steps=6,
                                          train_steps=15, eval_every=8,
-                                         model='r_lstm')
+                                         auxiliary='reconstruction')
     bounds = train_lib._loop_bounds  # pylint: disable=protected-access
     self.assertEqual([bounds(config, p) for p in (0, 3, 4, 5, 6, 9, 13, 14)],
                      [(0, 4), (0, 4), (4, 6), (4, 6), (6, 10), (6, 10),

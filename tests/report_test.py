@@ -6,7 +6,7 @@ import os
 from absl.testing import parameterized
 import tensorflow as tf
 
-from r_lstm import configs, errors, paper, report
+from r_lstm import configs, errors, paper, presets, registry, report
 
 
 def write_run(workdir, config, rows):
@@ -23,16 +23,19 @@ class ReportTest(tf.test.TestCase, parameterized.TestCase):
       ('mnist_lstm_t300', dict(dataset='mnist', bptt=300), 11.3),
       ('mnist_npz_lstm_full', dict(dataset='npz:data/mnist.npz', bptt=784),
        98.3),
-      ('pmnist_r_lstm', dict(dataset='pmnist', model='r_lstm'), 92.8),
-      ('cifar_p_lstm', dict(dataset='cifar10', model='p_lstm'), 64.7),
-      ('cifar_r_lstm_full', dict(dataset='cifar10', model='r_lstm',
+      ('pmnist_r_lstm', dict(dataset='pmnist', auxiliary='reconstruction'),
+       92.8),
+      ('cifar_p_lstm', dict(dataset='cifar10', auxiliary='prediction'), 64.7),
+      ('cifar_r_lstm_full', dict(dataset='cifar10', auxiliary='reconstruction',
                                  bptt=1024), 72.2),
-      ('transformer', dict(dataset='pmnist', model='transformer'), 97.9),
+      ('transformer', dict(dataset='pmnist', backbone='transformer'), 97.9),
       ('not_a_cell_k', dict(dataset='mnist', bptt=100), None),
       ('resized', dict(dataset='mnist', image_size=14), None),
       ('offline_subset', dict(dataset='mnist5k'), None),
-      ('p_lstm_full_not_in_paper', dict(dataset='mnist', model='p_lstm',
-                                        bptt=784), None))
+      ('p_lstm_full_not_in_paper', dict(dataset='mnist',
+                                        auxiliary='prediction', bptt=784),
+       None),
+      ('gru_not_in_paper', dict(dataset='mnist', backbone='gru'), None))
   def test_paper_number_of_each_cell(self, changes, want):
     self.assertEqual(report.paper_accuracy(configs.Config(**changes)), want)
 
@@ -49,7 +52,8 @@ class ReportTest(tf.test.TestCase, parameterized.TestCase):
                   {'step': 30, 'split': 'train', 'steps_per_sec': 0.5},
                   {'step': 30, 'split': 'test', 'accuracy': 0.25}])
     write_run(os.path.join(root, 'demo'),
-              configs.Config(dataset='mnist5k', model='r_lstm'), [
+              configs.Config(dataset='mnist5k',
+                             auxiliary='reconstruction'), [
                   {'step': 5, 'split': 'train', 'steps_per_sec': 1.0},
                   {'step': 5, 'split': 'validation', 'accuracy': 0.5}])
     output = os.path.join(root, 'docs', 'RESULTS.md')
@@ -76,17 +80,18 @@ class ReportTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_each_cell_command_runs_that_cell(self):
     for cell in paper.CELLS:
-      self.assertEqual(report.paper_cell(configs.preset(cell.preset)), cell,
+      self.assertEqual(report.paper_cell(presets.preset(cell.preset)), cell,
                        cell.preset)
       # The quick twin is the cell too, unless its l = 200 makes it another.
       quick = f'{cell.preset}_quick'
-      self.assertEqual(report.paper_cell(configs.preset(quick)),
-                       None if configs.MODELS[cell.model] else cell, quick)
+      self.assertEqual(report.paper_cell(presets.preset(quick)),
+                       None if registry.objectives(cell.auxiliary) else cell,
+                       quick)
 
   def test_smaller_models_get_no_paper_number(self):
     for changes in (dict(lstm_units=32), dict(head_units=(64,)),
-                    dict(model='r_lstm', decoder_units=64),
-                    dict(model='r_lstm', aux_length=200)):
+                    dict(auxiliary='reconstruction', decoder_units=64),
+                    dict(auxiliary='reconstruction', aux_length=200)):
       config = configs.Config(dataset='pmnist', bptt=300, **changes)
       self.assertIsNone(report.paper_accuracy(config), msg=changes)
     # The decoder's sizes do not matter to a model without one.

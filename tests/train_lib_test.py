@@ -6,7 +6,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, errors, input_pipeline, summaries, train_lib
+from r_lstm import errors, input_pipeline, registry, summaries, train_lib
 from r_lstm import evaluator as evaluator_lib
 from r_lstm import trainer as trainer_lib
 from tests import testing
@@ -29,23 +29,28 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     self.data = testing.tiny_data()
     self.workdir = self.create_tempdir().full_path
 
-  @parameterized.parameters(*[(model, 1.0, 'shared')
-                              for model in configs.MODELS],
-                            ('r_lstm', 0.0, 'shared'), ('rp_lstm', 0.5, 'own'),
-                            ('r_lstm', 0.5, 'own', 'sampled'),
-                            ('r_lstm', 1.0, 'own', 'none', 'state'),
-                            ('lstm', 1.0, 'own', 'none', 'state'),
-                            *[(model, 0.5, 'own', 'sampled', 'state', 'gru')
-                              for model in configs.MODELS
-                              if model != 'transformer'])
+  @parameterized.parameters(
+      # Every backbone with every objective set it takes.
+      *[(backbone, auxiliary, 1.0, 'shared')
+        for backbone, entry in registry.BACKBONES.items()
+        for auxiliary, objectives in registry.AUXILIARY.items()
+        if entry.recurrent or not objectives],
+      ('lstm', 'reconstruction', 0.0, 'shared'),
+      ('lstm', 'both', 0.5, 'own'),
+      ('lstm', 'reconstruction', 0.5, 'own', 'sampled'),
+      ('lstm', 'reconstruction', 1.0, 'own', 'none', 'state'),
+      ('lstm', 'none', 1.0, 'own', 'none', 'state'),
+      *[('gru', auxiliary, 0.5, 'own', 'sampled', 'state')
+        for auxiliary in registry.AUXILIARY])
   def test_train_step_changes_every_trainable_variable(
-      self, model, feed_rate, embedding, unfed_input='none', head_input='h',
-      cell='lstm'):
-    config = testing.TINY_CONFIG.replace(model=model,
+      self, backbone, auxiliary, feed_rate, embedding, unfed_input='none',
+      head_input='h'):
+    config = testing.TINY_CONFIG.replace(backbone=backbone,
+                                         auxiliary=auxiliary,
                                          decoder_feed_rate=feed_rate,
                                          decoder_embedding=embedding,
                                          decoder_unfed_input=unfed_input,
-                                         head_input=head_input, cell=cell)
+                                         head_input=head_input)
     trainer = trainer_lib.Trainer(config, self.data)
     before = _weights(trainer)
     logs = trainer.train(trainer.train_iterator(), 1)
@@ -57,16 +62,16 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(variable.numpy(), old)
         continue
       self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
-    for objective in configs.MODELS[model]:
+    for objective in registry.AUXILIARY[auxiliary]:
       self.assertIn(f'loss/{objective}', logs)
       self.assertIn(f'accuracy/{objective}', logs)
 
-  @parameterized.parameters(('rp_lstm', 'lstm', 1.0), ('rp_lstm', 'gru', 0.5),
-                            ('r_lstm', 'lstm', 0.5))
-  def test_keras_decoder_layers_make_the_unroll_updates(self, model, cell,
-                                                        feed_rate):
+  @parameterized.parameters(('both', 'lstm', 1.0), ('both', 'gru', 0.5),
+                            ('reconstruction', 'lstm', 0.5))
+  def test_keras_decoder_layers_make_the_unroll_updates(self, auxiliary,
+                                                        backbone, feed_rate):
     trainers = {rnn: trainer_lib.Trainer(testing.TINY_CONFIG.replace(
-        model=model, cell=cell, decoder_feed_rate=feed_rate,
+        auxiliary=auxiliary, backbone=backbone, decoder_feed_rate=feed_rate,
         decoder_rnn=rnn), self.data) for rnn in ('unroll', 'keras')}
     before = _weights(trainers['unroll'])
     for got, want in zip(_weights(trainers['keras']), before):
@@ -83,7 +88,7 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
       self.assertNotAllClose(got, old, msg=variable.path)
 
   def test_pretraining_updates_no_classifier_head_variable(self):
-    config = testing.TINY_CONFIG.replace(model='rp_lstm', pretrain_steps=1)
+    config = testing.TINY_CONFIG.replace(auxiliary='both', pretrain_steps=1)
     trainer = trainer_lib.Trainer(config, self.data)
     self.assertTrue(trainer.pretraining)
     head = {v.path for v in trainer.model.head.trainable_variables}
@@ -109,7 +114,8 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
       self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
 
   def test_resumed_run_continues_in_the_right_phase(self):
-    config = testing.TINY_CONFIG.replace(model='r_lstm', pretrain_steps=3)
+    config = testing.TINY_CONFIG.replace(auxiliary='reconstruction',
+                                         pretrain_steps=3)
     run = train_lib.Run.build(config, self.workdir, self.data)
     run.trainer.train(run.trainer.train_iterator(), 2)
     run.checkpoints.save()
@@ -122,7 +128,7 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters('example', 'batch')
   def test_anchor_sharing_and_adam_epsilon_come_from_the_config(self, sharing):
-    config = testing.TINY_CONFIG.replace(model='rp_lstm', batch_size=16,
+    config = testing.TINY_CONFIG.replace(auxiliary='both', batch_size=16,
                                          anchor_sharing=sharing,
                                          adam_epsilon=1e-8)
     trainer = trainer_lib.Trainer(config, self.data)
@@ -198,7 +204,7 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     npz = os.path.join(self.create_tempdir().full_path, 'tiny.npz')
     testing.write_tiny_npz(npz, side=4)
     config = testing.TINY_CONFIG.replace(dataset=f'npz:{npz}',
-                                         model='rp_lstm')
+                                         auxiliary='both')
     run = train_lib.load_run(config, self.workdir)
     images = run.evaluator.segment_images(num_examples=3)
     self.assertEqual(set(images), {'segments/reconstruction',

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import cells, configs, unroll
+from r_lstm import cells, configs, cores, unroll
 
 T, B, D, UNITS = 40, 3, 4, 8
 CELLS = tuple(cells.CELLS)
@@ -279,7 +279,7 @@ class StackedCoreTest(tf.test.TestCase, parameterized.TestCase):
     keras.utils.set_random_seed(1)
     layers = (cells.CELLS[cell](D, UNITS), cells.CELLS[cell](UNITS, UNITS),
              cells.CELLS[cell](UNITS, UNITS))
-    stack = unroll.StackedCore(layers)
+    stack = cores.StackedCore(layers)
     inputs = tf.random.stateless_normal([12, B, D], [3, 4])
     bottom_state = tuple(tf.random.stateless_normal([B, UNITS], [5, k])
                          for k, _ in enumerate(layers[0].state_names))
@@ -319,7 +319,7 @@ class StackedCoreTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(*CELLS)
   def test_state_parts_are_each_layers_in_order(self, cell):
     layers = (cells.CELLS[cell](D, UNITS), cells.CELLS[cell](UNITS, 2 * UNITS))
-    stack = unroll.StackedCore(layers)
+    stack = cores.StackedCore(layers)
     state = stack.zero_state(B)
     self.assertLen(state, 2 * len(layers[0].state_names))
     parts = stack.layer_states(state)

@@ -14,9 +14,9 @@ from r_lstm import configs, input_pipeline, summaries
 
 # The benchmarked updates (issue 6): the paper's sizes on pixel MNIST.
 VARIANTS = {
-    'lstm_t300': dict(model='lstm', bptt=300),
-    'lstm_full': dict(model='lstm', bptt=100_000),
-    'r_lstm_t300': dict(model='r_lstm', bptt=300, aux_length=600,
+    'lstm_t300': dict(auxiliary='none', bptt=300),
+    'lstm_full': dict(auxiliary='none', bptt=100_000),
+    'r_lstm_t300': dict(auxiliary='reconstruction', bptt=300, aux_length=600,
                         aux_bptt=300, decoder_units=256, decoder_layers=2),
 }
 

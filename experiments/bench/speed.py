@@ -62,7 +62,7 @@ def torch_model(config, keras_model=None):
   model = torch_reference.TorchSequenceClassifier(
       embed_dim=config.embed_dim, lstm_units=config.lstm_units,
       head_units=config.head_units, bptt=config.bptt,
-      reconstruction=config.model == 'r_lstm',
+      reconstruction='reconstruction' in config.objectives,
       aux_length=config.aux_length, aux_bptt=config.aux_bptt,
       decoder_units=config.decoder_units,
       decoder_layers=config.decoder_layers,

@@ -7,7 +7,7 @@ objective's window in one pass (`unroll.run_windows`) and never branches on
 what an objective is.
 
 The decoder itself is a recurrent stack (`num_layers` x `units` of the
-classifier's cell, an LSTM or a GRU, run as one `unroll.StackedCore`: every
+classifier's cell, an LSTM or a GRU, run as one `cores.StackedCore`: every
 layer advances in the same loop) and a feed-forward head with a
 `vocab_size`-way softmax per channel. Subclasses own the bottom layer and
 decide what it reads and where its state starts; upper layers start from
@@ -20,7 +20,8 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import cells, configs, heads, initializers, unroll
+from r_lstm import cells, configs, cores, distribute, heads, initializers
+from r_lstm import memory, unroll
 from r_lstm import losses as losses_lib
 
 
@@ -93,7 +94,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
   softmax head its decoder shares with every other.
 
   Class attributes of a subclass:
-    objective: its name in `configs.MODELS` and in metric names.
+    objective: its name in `registry.OBJECTIVES` and in metric names.
     attribute: the classifier attribute that holds it; the name its weights
       have in checkpoints, so it never changes.
     reads_outputs: its window returns the main LSTM's outputs over the
@@ -108,15 +109,16 @@ class AuxiliaryDecoder(keras.layers.Layer):
                initialization: initializers.Initialization = initializers.KERAS,
                aux_length: int = 600, cell: str = 'lstm', rnn: str = 'auto',
                gradient: str = 'sequence', **kwargs):
-    """`rnn` ('auto', 'unroll' or 'keras', `configs.DECODER_RNNS`) is how
-    the teacher-forced stack runs (`keras_outputs`); with 'unroll',
+    """`rnn` ('unroll' or 'keras', `configs.DECODER_RNNS`; 'auto', as
+    models saved before runs resolved it hold, is resolved here by
+    `distribute.decoder_rnn`) is how the teacher-forced stack runs
+    (`keras_outputs`); with 'unroll',
     `gradient` ('sequence' or 'autodiff', `unroll.scan`) is how its
     gradient is computed."""
     super().__init__(**kwargs)
-    self.rnn = rnn
+    self.rnn = distribute.decoder_rnn(rnn)
     self.gradient = gradient
-    self.runs_keras_layers = rnn == 'keras' or (
-        rnn == 'auto' and bool(tf.config.list_logical_devices('GPU')))
+    self.runs_keras_layers = self.rnn == 'keras'
     self.vocab_size = vocab_size
     self.channels = channels
     self.units = units
@@ -146,6 +148,30 @@ class AuxiliaryDecoder(keras.layers.Layer):
     """Steps of the main LSTM one anchor backpropagates through (for the
     memory estimate)."""
     raise NotImplementedError
+
+  @classmethod
+  def memory_terms(cls, options: DecoderOptions, shape: memory.Shape,
+                   rows: int, cell: str, main_units: int,
+                   embed_dim: int) -> memory.Terms:
+    """This objective's share of one update with `rows` anchors in the
+    batch: its weights, the main network's window behind each anchor, and
+    its decoder's layers and softmax over the segment."""
+    cell_class = cells.CELLS[cell]
+    outputs = shape.channels * shape.vocab_size
+    units = options.decoder_units
+    weights = (shape.channels * shape.vocab_size * embed_dim
+               + options.decoder_layers * cell_class.weight_count(units, units)
+               + memory.dense_weights((units, *options.decoder_head_units,
+                                       outputs)))
+    steps = min(options.aux_length, shape.max_length)
+    window = min(cls.main_window_steps(options), shape.max_length)
+    kept = (cell_class.window_bytes(rows, window, main_units)
+            + options.decoder_layers * cell_class.window_bytes(rows, steps,
+                                                               units)
+            + 3 * rows * steps * (sum(options.decoder_head_units) + outputs)
+            * memory.FLOAT_BYTES)
+    return memory.Terms(weights, {
+        f'{cls.objective} (batch_size x num_anchors x aux_length)': kept})
 
   def get_config(self):
     return {**super().get_config(), 'vocab_size': self.vocab_size,
@@ -180,12 +206,12 @@ class AuxiliaryDecoder(keras.layers.Layer):
     state at its end, or with `reads_outputs` (state, outputs))."""
     raise NotImplementedError
 
-  def stack(self, bottom_cell: unroll.Core) -> unroll.StackedCore:
+  def stack(self, bottom_cell: cores.Core) -> cores.StackedCore:
     """The decoder's recurrent layers as one core: `bottom_cell`, then the
     upper layers."""
-    return unroll.StackedCore((bottom_cell, *self.upper_cells))
+    return cores.StackedCore((bottom_cell, *self.upper_cells))
 
-  def start_state(self, bottom_state: unroll.State) -> unroll.State:
+  def start_state(self, bottom_state: cores.State) -> cores.State:
     """The stack's state from the bottom layer's: upper layers from zeros."""
     rows = tf.shape(bottom_state[0])[0]
     return tuple(bottom_state) + tuple(
@@ -198,7 +224,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
     raise NotImplementedError
 
   def keras_outputs(self, bottom_inputs: tf.Tensor,
-                    bottom_state: Optional[unroll.State] = None
+                    bottom_state: Optional[cores.State] = None
                     ) -> tf.Tensor:
     """The top layer's outputs (L, N, units) over dense bottom-layer inputs
     (L, N, bottom input size), through one Keras recurrent layer per
@@ -233,8 +259,8 @@ class AuxiliaryDecoder(keras.layers.Layer):
                 for cell in [self.bottom_cell] + self.upper_cells]
     object.__setattr__(self, '_keras_layer_list', layers)
 
-  def _logits(self, bottom_cell: unroll.Core, projected: tf.Tensor,
-              bottom_state: unroll.State) -> tf.Tensor:
+  def _logits(self, bottom_cell: cores.Core, projected: tf.Tensor,
+              bottom_state: cores.State) -> tf.Tensor:
     """Logits (L, N, C, V) from the bottom layer's projected inputs,
     through the `StackedCore` loop."""
     _, outputs = unroll.scan(self.stack(bottom_cell), projected,

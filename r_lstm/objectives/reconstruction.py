@@ -5,7 +5,7 @@ from typing import Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import cells, encoders, initializers, unroll
+from r_lstm import cells, cores, encoders, initializers, unroll
 from r_lstm.objectives import base
 
 
@@ -166,7 +166,7 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                                   context.main_embedding, sample_seed)
     return base.Scored(loss, accuracy, logits, steps[1:])
 
-  def call(self, anchor_state: unroll.State, segment: tf.Tensor,
+  def call(self, anchor_state: cores.State, segment: tf.Tensor,
            feed: Optional[tf.Tensor] = None,
            main_embedding: Optional[tf.Tensor] = None,
            sample_seed: Optional[tf.Tensor] = None
@@ -197,34 +197,32 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     embedding = main_embedding if self.shares_embedding else None
     if feed is not None:
       feed = tf.concat([tf.ones_like(feed[:1]), feed[1:]], axis=0)
-    if self.runs_keras_layers and not (feed is not None
-                                       and self.samples_unfed):
+    if feed is not None and self.samples_unfed:
+      # Scheduled sampling: each step may read the previous prediction, so
+      # it runs its own step loop.
+      if sample_seed is None:
+        raise ValueError('this decoder samples unfed steps: pass '
+                         'sample_seed')
+      project = self.bottom.projector(embedding)
+      logits = self._sampled_logits(project, project(segment[:-1]), feed,
+                                    state, sample_seed)
+    elif self.runs_keras_layers:
       inputs = self.bottom.embed(segment[:-1], embedding)
       if feed is not None:
         # No input: a zero vector, whose projection is the bias alone.
         inputs *= tf.cast(feed[:, :, tf.newaxis], inputs.dtype)
       logits = self.head_logits(self.keras_outputs(inputs, state))
-      return (*base.token_losses(logits, segment[1:]), logits)
-    project = self.bottom.projector(embedding)
-    projected = project(segment[:-1])
-    if feed is None:
-      logits = self._logits(self.bottom.cell, projected, state)
     else:
-      if self.samples_unfed:
-        if sample_seed is None:
-          raise ValueError('this decoder samples unfed steps: pass '
-                           'sample_seed')
-        logits = self._sampled_logits(project, projected, feed, state,
-                                      sample_seed)
-      else:
+      projected = self.bottom.projector(embedding)(segment[:-1])
+      if feed is not None:
         # An unfed step reads no input: its input projection is the bias.
-        logits = self._logits(self.bottom.cell, tf.where(
-            feed[:, :, tf.newaxis], projected, self.bottom.cell.input_bias),
-                              state)
+        projected = tf.where(feed[:, :, tf.newaxis], projected,
+                             self.bottom.cell.input_bias)
+      logits = self._logits(self.bottom.cell, projected, state)
     return (*base.token_losses(logits, segment[1:]), logits)
 
   def _sampled_logits(self, project, projected: tf.Tensor, feed: tf.Tensor,
-                      bottom_state: unroll.State, seed: tf.Tensor
+                      bottom_state: cores.State, seed: tf.Tensor
                       ) -> tf.Tensor:
     """Logits (L, N, C, V), one step at a time through every layer and the
     head: where `feed[j]` is False, step j reads a token drawn (seed

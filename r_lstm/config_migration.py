@@ -1,0 +1,126 @@
+"""Configs saved, presets named and flags written by earlier versions, read
+as what they mean now. No TensorFlow.
+
+Two kinds of change are followed:
+- a field added after runs were saved without it: such a run resumes with
+  the value that reproduces it (`BEFORE_FIELD_EXISTED`), even where today's
+  default differs;
+- `model` and `cell`, one name per combination of network and objectives
+  (`rp_lstm`), became `backbone` and `auxiliary` (`registry`): the old
+  names map on (`translate_legacy`), in saved configs, `Config.replace` and
+  the `--model` / `--cell` flags.
+"""
+
+from typing import Dict, Mapping, Optional, Tuple
+
+from r_lstm import registry
+from r_lstm.errors import UsageError
+
+# Fields added after runs were saved without them, with the value that
+# reproduces those runs (even if the default changes).
+BEFORE_FIELD_EXISTED = {'decoder_embedding': 'own',
+                        'decoder_order': 'forward',
+                        'decoder_unfed_input': 'none',
+                        'head_input': 'h',
+                        'init': 'keras',
+                        'anchor_sharing': 'example',
+                        'adam_epsilon': 1e-7,
+                        'precision': 'float32', 'strategy': 'auto',
+                        'decoder_rnn': 'auto', 'rnn_gradient': 'autodiff'}
+
+# --model -> (its backbone, or None for the recurrent one --cell names;
+# its --auxiliary).
+LEGACY_MODELS: Dict[str, Tuple[Optional[str], str]] = {
+    'lstm': (None, 'none'),
+    'r_lstm': (None, 'reconstruction'),
+    'p_lstm': (None, 'prediction'),
+    'rp_lstm': (None, 'both'),
+    'transformer': ('transformer', 'none'),
+}
+# --cell -> the recurrent backbone of that cell.
+LEGACY_CELLS = {backbone.cell: name
+                for name, backbone in registry.BACKBONES.items()
+                if backbone.recurrent}
+LEGACY_FIELDS = ('model', 'cell')
+# What a config without `model` or `cell` had: the LSTM.
+LEGACY_DEFAULTS = {'backbone': 'lstm', 'auxiliary': 'none'}
+
+
+def _choice(name: str, value, choices: Mapping) -> None:
+  if not isinstance(value, str) or value not in choices:
+    raise UsageError(f'unknown value {value!r} for {name}; choose one of '
+                     f'{", ".join(choices)} (or backbone and auxiliary)',
+                     fields=(name, 'backbone', 'auxiliary'))
+
+
+def translate_legacy(changes: Mapping, backbone: str, auxiliary: str
+                     ) -> Dict:
+  """`changes` to a config whose backbone and auxiliary are these, with
+  `model` and `cell` replaced by the `backbone` and `auxiliary` they mean
+  (a `backbone` or `auxiliary` also given wins). `model` keeps the cell
+  (`--model=r_lstm` on a GRU run stays a GRU), `cell` keeps the
+  objectives."""
+  if not set(LEGACY_FIELDS) & set(changes):
+    return dict(changes)
+  changes = dict(changes)
+  model, cell = (changes.pop(name, None) for name in LEGACY_FIELDS)
+  fixed_backbone = None
+  if model is not None:
+    _choice('model', model, LEGACY_MODELS)
+    fixed_backbone, auxiliary = LEGACY_MODELS[model]
+  if cell is not None:
+    _choice('cell', cell, LEGACY_CELLS)
+  if fixed_backbone is not None:
+    if cell not in (None, registry.BACKBONES[fixed_backbone].cell):
+      raise UsageError(f'cell={cell} applies to the recurrent models; the '
+                       f'{fixed_backbone} has no recurrence',
+                       fields=('cell',))
+    backbone = fixed_backbone
+  elif cell is not None:
+    backbone = LEGACY_CELLS[cell]
+  elif not registry.BACKBONES[backbone].recurrent:
+    backbone = LEGACY_DEFAULTS['backbone']
+  changes.setdefault('backbone', backbone)
+  changes.setdefault('auxiliary', auxiliary)
+  return changes
+
+
+def describe_legacy(model: Optional[str] = None, cell: Optional[str] = None
+                    ) -> str:
+  """What `--model` / `--cell` stand for now, as flags: a model its
+  objectives (and the backbone only where it fixes one), a cell its
+  backbone."""
+  given = {name: value for name, value in zip(LEGACY_FIELDS, (model, cell))
+           if value is not None}
+  today = {}
+  if model is not None:
+    _choice('model', model, LEGACY_MODELS)
+    fixed_backbone, today['auxiliary'] = LEGACY_MODELS[model]
+    if fixed_backbone is not None:
+      today['backbone'] = fixed_backbone
+  if cell is not None:
+    _choice('cell', cell, LEGACY_CELLS)
+    today['backbone'] = LEGACY_CELLS[cell]
+  return ' '.join(
+      [f'--{name}={value}' for name, value in given.items()] + ['means']
+      + [f'--{name}={value}' for name, value in sorted(today.items())])
+
+
+def upgrade(fields: Mapping) -> Dict:
+  """The fields of a saved config, as today's config reads them: fields
+  added since filled with their old values, `model`/`cell` translated."""
+  fields = dict(fields)
+  for name, value in BEFORE_FIELD_EXISTED.items():
+    fields.setdefault(name, value)
+  return translate_legacy(fields, **LEGACY_DEFAULTS)
+
+
+def follow_saved_defaults(config, saved):
+  """`config`, with each field whose default changed since runs were saved
+  without it (`BEFORE_FIELD_EXISTED`) taken from `saved` where `config`
+  holds today's default: the command a run was started with still resumes
+  it after such a default changed. Flags set after this call still win."""
+  today = type(config)()
+  return config.replace(**{
+      name: getattr(saved, name) for name in BEFORE_FIELD_EXISTED
+      if getattr(config, name) == getattr(today, name)})

@@ -1,0 +1,50 @@
+"""Images as pixel sequences: the resize, grey conversion and raster order
+every image source shares (TFDS sets, .npz arrays, the offline digits), and
+the memory check that refuses a resize before it allocates."""
+
+from typing import Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from r_lstm import host
+from r_lstm.errors import UsageError
+
+FLOAT_BYTES = 4
+
+
+def resize(images: tf.Tensor, size: int) -> tf.Tensor:
+  """Area-resizes uint8 images (..., H, W, C) to size x size, as uint8."""
+  resized = tf.image.resize(tf.cast(images, tf.float32), (size, size),
+                            method='area')
+  return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def check_resize_fits(num_images: int, size: int, channels: int,
+                      available: Optional[int] = None) -> None:
+  """Raises UsageError when resizing `num_images` images to `size` x `size`
+  (float32 on the way, uint8 kept) cannot fit in the free memory."""
+  available = (available if available is not None
+               else host.available_bytes())
+  needed = num_images * size * size * channels * (FLOAT_BYTES + 1)
+  if available is not None and needed > available:
+    raise UsageError(
+        f'image_size={size}: {num_images:,} images of {size}x{size} need '
+        f'about {needed / 2 ** 30:,.1f} GiB, more than the '
+        f'{available / 2 ** 30:,.1f} GiB free here',
+        fields=('image_size',))
+
+
+def pixel_sequences(images: np.ndarray, image_size: Optional[int],
+                    grayscale: bool) -> Tuple[np.ndarray, Tuple[int, int, int]]:
+  """uint8 images (N, H, W[, C]) -> (tokens (N, H' * W', C') in raster
+  order, (H', W', C')) after the optional grey conversion and resize."""
+  if images.ndim == 3:
+    images = images[..., np.newaxis]
+  if grayscale and images.shape[-1] == 3:
+    images = tf.image.rgb_to_grayscale(images).numpy()
+  if image_size is not None and images.shape[1:3] != (image_size, image_size):
+    check_resize_fits(len(images), image_size, images.shape[-1])
+    images = resize(images, image_size).numpy()
+  n, height, width, channels = images.shape
+  return images.reshape(n, height * width, channels), (height, width, channels)
