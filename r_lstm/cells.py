@@ -18,7 +18,7 @@ from typing import Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import initializers, sequence
+from r_lstm import initializers, memory, sequence
 
 State = Tuple[tf.Tensor, ...]
 
@@ -62,7 +62,8 @@ class RecurrentCell(keras.layers.Layer):
   @classmethod
   def window_bytes(cls, rows: int, steps: int, units: int) -> int:
     """What a gradient window of `rows` x `steps` keeps, in bytes."""
-    return rows * steps * units * cls.stored_floats_per_unit * 4
+    return (rows * steps * units * cls.stored_floats_per_unit
+            * memory.FLOAT_BYTES)
 
   @classmethod
   def weight_count(cls, input_dim: int, units: int) -> int:
@@ -295,6 +296,6 @@ class GRUCell(RecurrentCell):
         dh * z + tf.matmul(d_recurrent, recurrent_kernel_t),)
 
 
-# --cell -> the recurrent cell of the encoder and the decoders.
-# The cells a backbone names (`registry.Backbone.cell`).
+# The cells a backbone names (`registry.Backbone.cell`): the recurrent cell
+# of its encoder and of its decoders.
 CELLS = {'lstm': LSTMCell, 'gru': GRUCell}

@@ -53,57 +53,56 @@ def _choice(name: str, value, choices: Mapping) -> None:
                      fields=(name, 'backbone', 'auxiliary'))
 
 
+def legacy_meaning(model: Optional[str] = None, cell: Optional[str] = None
+                   ) -> Dict[str, str]:
+  """The fields `--model` / `--cell` fix today: a model its `auxiliary`
+  (and its `backbone` where it names one), a cell its `backbone`. Raises
+  UsageError for a value they never took."""
+  meaning = {}
+  if model is not None:
+    _choice('model', model, LEGACY_MODELS)
+    fixed_backbone, meaning['auxiliary'] = LEGACY_MODELS[model]
+    if fixed_backbone is not None:
+      meaning['backbone'] = fixed_backbone
+  if cell is not None:
+    _choice('cell', cell, LEGACY_CELLS)
+    if 'backbone' not in meaning:
+      meaning['backbone'] = LEGACY_CELLS[cell]
+    elif cell != registry.BACKBONES[meaning['backbone']].cell:
+      raise UsageError(f'cell={cell} applies to the recurrent models; the '
+                       f'{meaning["backbone"]} has no recurrence',
+                       fields=('cell',))
+  return meaning
+
+
 def translate_legacy(changes: Mapping, backbone: str, auxiliary: str
                      ) -> Dict:
   """`changes` to a config whose backbone and auxiliary are these, with
   `model` and `cell` replaced by the `backbone` and `auxiliary` they mean
-  (a `backbone` or `auxiliary` also given wins). `model` keeps the cell
-  (`--model=r_lstm` on a GRU run stays a GRU), `cell` keeps the
-  objectives."""
+  (`legacy_meaning`; a `backbone` or `auxiliary` also given wins). `model`
+  keeps the cell (`--model=r_lstm` on a GRU run stays a GRU) and `cell`
+  the objectives; a recurrent model named on a Transformer config is the
+  LSTM."""
   if not set(LEGACY_FIELDS) & set(changes):
     return dict(changes)
   changes = dict(changes)
-  model, cell = (changes.pop(name, None) for name in LEGACY_FIELDS)
-  fixed_backbone = None
-  if model is not None:
-    _choice('model', model, LEGACY_MODELS)
-    fixed_backbone, auxiliary = LEGACY_MODELS[model]
-  if cell is not None:
-    _choice('cell', cell, LEGACY_CELLS)
-  if fixed_backbone is not None:
-    if cell not in (None, registry.BACKBONES[fixed_backbone].cell):
-      raise UsageError(f'cell={cell} applies to the recurrent models; the '
-                       f'{fixed_backbone} has no recurrence',
-                       fields=('cell',))
-    backbone = fixed_backbone
-  elif cell is not None:
-    backbone = LEGACY_CELLS[cell]
-  elif not registry.BACKBONES[backbone].recurrent:
-    backbone = LEGACY_DEFAULTS['backbone']
-  changes.setdefault('backbone', backbone)
-  changes.setdefault('auxiliary', auxiliary)
-  return changes
+  meaning = legacy_meaning(*(changes.pop(name, None)
+                             for name in LEGACY_FIELDS))
+  if ('backbone' not in meaning
+      and not registry.BACKBONES[backbone].recurrent):
+    meaning['backbone'] = LEGACY_DEFAULTS['backbone']
+  return {'backbone': backbone, 'auxiliary': auxiliary, **meaning,
+          **changes}
 
 
 def describe_legacy(model: Optional[str] = None, cell: Optional[str] = None
                     ) -> str:
-  """What `--model` / `--cell` stand for now, as flags: a model its
-  objectives (and the backbone only where it fixes one), a cell its
-  backbone."""
-  given = {name: value for name, value in zip(LEGACY_FIELDS, (model, cell))
-           if value is not None}
-  today = {}
-  if model is not None:
-    _choice('model', model, LEGACY_MODELS)
-    fixed_backbone, today['auxiliary'] = LEGACY_MODELS[model]
-    if fixed_backbone is not None:
-      today['backbone'] = fixed_backbone
-  if cell is not None:
-    _choice('cell', cell, LEGACY_CELLS)
-    today['backbone'] = LEGACY_CELLS[cell]
-  return ' '.join(
-      [f'--{name}={value}' for name, value in given.items()] + ['means']
-      + [f'--{name}={value}' for name, value in sorted(today.items())])
+  """What `--model` / `--cell` stand for now, as flags."""
+  given = [f'--{name}={value}' for name, value in
+           zip(LEGACY_FIELDS, (model, cell)) if value is not None]
+  today = [f'--{name}={value}' for name, value in
+           sorted(legacy_meaning(model, cell).items())]
+  return ' '.join(given + ['means'] + today)
 
 
 def upgrade(fields: Mapping) -> Dict:

@@ -279,7 +279,7 @@ class Config:
   @property
   def objectives(self) -> Tuple[str, ...]:
     """The auxiliary objectives this run trains (`registry.AUXILIARY`)."""
-    return registry.objectives(self.auxiliary)
+    return registry.AUXILIARY[self.auxiliary]
 
   @property
   def backbone_entry(self) -> registry.Backbone:

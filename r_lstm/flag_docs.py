@@ -57,11 +57,13 @@ def flags_markdown() -> str:
             '`--model` keeps the backbone unless it names the Transformer, '
             '`--cell` keeps the objectives:', '',
             '| earlier flag | today |', '|---|---|']
-  earlier = ([{'model': model} for model in config_migration.LEGACY_MODELS]
-             + [{'cell': cell} for cell in config_migration.LEGACY_CELLS])
-  for flag in earlier:
-    before, today = config_migration.describe_legacy(**flag).split(' means ')
-    lines.append(f'| `{before}` | `{today}` |')
+  earlier = ([('model', model) for model in config_migration.LEGACY_MODELS]
+             + [('cell', cell) for cell in config_migration.LEGACY_CELLS])
+  for name, value in earlier:
+    today = config_migration.legacy_meaning(**{name: value})
+    flags = ' '.join(f'--{field}={setting}'
+                     for field, setting in sorted(today.items()))
+    lines.append(f'| `--{name}={value}` | `{flags}` |')
   lines.append('')
   return '\n'.join(lines)
 

@@ -59,12 +59,9 @@ def _paper_presets():
     # Attention holds batch x heads x T^2 scores: evaluating 500 MNIST
     # sequences at once peaked at 9.1 GB, so the Transformer scores 100.
     eval_batch = 500 if registry.BACKBONES[cell.backbone].recurrent else 100
-    config = Config(dataset=cell.dataset, backbone=cell.backbone,
-                    auxiliary=cell.auxiliary, bptt=cell.bptt,
-                    eval_batch_size=eval_batch, **PAPER_SCHEDULE,
-                    **(PAPER_AUXILIARY if registry.objectives(cell.auxiliary)
-                       else {}))
-    _add(presets, cell.preset, config, quick_aux_length=True)
+    _add(presets, cell.preset,
+         _row(cell.model, dataset=cell.dataset, bptt=cell.bptt,
+              eval_batch_size=eval_batch), quick_aux_length=True)
   return presets
 
 
@@ -82,13 +79,13 @@ DOGS_EPOCH = 188
 DOGS_SCHEDULE = dict(batch_size=64, train_steps=120 * DOGS_EPOCH,
                      eval_every=10 * DOGS_EPOCH,
                      checkpoint_every=10 * DOGS_EPOCH, steps_per_loop=47)
-# Preset name part -> --auxiliary of the StanfordDogs and DBpedia rows.
-ROWS = {'lstm': 'none', 'r_lstm': 'reconstruction', 'p_lstm': 'prediction'}
+# The paper's models (`paper.MODELS`) of its StanfordDogs and DBpedia rows.
+ROWS = ('lstm', 'r_lstm', 'p_lstm')
 
 
 def _analysis_presets():
   presets = {}
-  cifar_t300 = {row: _row(ROWS[row], dataset='cifar10', bptt=300)
+  cifar_t300 = {row: _row(row, dataset='cifar10', bptt=300)
                 for row in ('lstm', 'r_lstm')}
   for k in SHRINKING_BPTT:
     for row, t300 in cifar_t300.items():
@@ -102,8 +99,8 @@ def _analysis_presets():
                                       aux_length=length),
          quick_aux_length=False)
   for size in DOGS_IMAGE_SIZES:
-    for row, auxiliary in ROWS.items():
-      dogs = _row(auxiliary, dataset='stanford_dogs', image_size=size,
+    for row in ROWS:
+      dogs = _row(row, dataset='stanford_dogs', image_size=size,
                   bptt=300, **DOGS_SCHEDULE)
       if dogs.objectives:
         dogs = dogs.replace(pretrain_steps=20 * DOGS_EPOCH)
@@ -113,16 +110,17 @@ def _analysis_presets():
   dbpedia = [('lstm', 'full', 4096)] + [(row, 't300', 300) for row in ROWS]
   for row, truncation, bptt in dbpedia:
     _add(presets, f'dbpedia_{row}_{truncation}',
-         _row(ROWS[row], dataset='dbpedia', max_length=4096, bptt=bptt),
+         _row(row, dataset='dbpedia', max_length=4096, bptt=bptt),
          quick_aux_length=True)
   return presets
 
 
-def _row(auxiliary: str, **fields) -> Config:
-  """An LSTM with `auxiliary` on the paper's schedule (its auxiliary
-  setting too when it has objectives); `fields` override."""
-  settings = dict(PAPER_SCHEDULE, auxiliary=auxiliary)
-  if registry.objectives(auxiliary):
+def _row(model: str, **fields) -> Config:
+  """The paper's `model` (`paper.MODELS`) on the paper's schedule (its
+  auxiliary setting too when it has objectives); `fields` override."""
+  backbone, auxiliary = paper.MODELS[model]
+  settings = dict(PAPER_SCHEDULE, backbone=backbone, auxiliary=auxiliary)
+  if registry.AUXILIARY[auxiliary]:
     settings.update(PAPER_AUXILIARY)
   return Config(**{**settings, **fields})
 

@@ -77,11 +77,6 @@ def objective_class(name: str):
   return getattr(importlib.import_module(module), attribute)
 
 
-def objectives(auxiliary: str) -> Tuple[str, ...]:
-  """The objectives `--auxiliary` names."""
-  return AUXILIARY[auxiliary]
-
-
 # --dataset names read from a TFDS data directory -> their TFDS names.
 TFDS_IMAGES = {'mnist': 'mnist', 'pmnist': 'mnist', 'cifar10': 'cifar10',
                'stanford_dogs': 'stanford_dogs'}

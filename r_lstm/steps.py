@@ -226,3 +226,23 @@ class KerasFit:
       else:
         self._means[name].update_state(value / count, sample_weight=count)
     return {name: self._means[name].result() for name in logs}
+
+
+class SupervisedOnly(KerasFit):
+  """`KerasFit` for a classifier without a state to start a decoder from
+  (the Transformer baseline): no auxiliary objective, and the supervised
+  loss backpropagates through the whole sequence."""
+
+  auxiliary_objectives = ()
+  auxiliary_decoders = ()
+
+  def objectives(self, tokens, lengths, labels, anchors=None,
+                 supervised: bool = True, feed_seed=None
+                 ) -> Dict[str, Tuple[tf.Tensor, tf.Tensor]]:
+    """{'supervised': (loss (B,), accuracy (B,))}, or {} while
+    pretraining (there is nothing to pretrain)."""
+    del anchors, feed_seed
+    if not supervised:
+      return {}
+    logits = self(tokens, lengths, training=True)
+    return {SUPERVISED: losses_lib.cross_entropy_and_correct(labels, logits)}

@@ -10,12 +10,12 @@ of the mean); the same feed-forward classifier head as the LSTM. It always
 backpropagates through the whole sequence: truncation has no meaning here.
 """
 
-from typing import Dict, Sequence
+from typing import Sequence
 
 import keras
 import tensorflow as tf
 
-from r_lstm import dtypes, encoders, heads, losses, memory, steps
+from r_lstm import dtypes, encoders, heads, memory, steps
 
 
 def build(config, data) -> 'TransformerClassifier':
@@ -74,12 +74,9 @@ class EncoderBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package='r_lstm')
-class TransformerClassifier(steps.KerasFit, keras.Model):
+class TransformerClassifier(steps.SupervisedOnly, keras.Model):
   """Same interface as `models.SequenceClassifier` without auxiliary
   objectives."""
-
-  auxiliary_objectives = ()
-  auxiliary_decoders = ()
 
   def __init__(self, num_classes: int, max_length: int, vocab_size: int = 256,
                channels: int = 1, embed_dim: int = 128, units: int = 64,
@@ -131,14 +128,3 @@ class TransformerClassifier(steps.KerasFit, keras.Model):
     weights = tf.cast(valid, x.dtype)[..., tf.newaxis]
     pooled = tf.reduce_sum(x * weights, axis=1) / tf.reduce_sum(weights, 1)
     return self.head(pooled)
-
-  def objectives(self, tokens, lengths, labels, anchors=None,
-                 supervised: bool = True, feed_seed=None
-                 ) -> Dict[str, tuple]:
-    """{'supervised': (loss (B,), accuracy (B,))}, full backpropagation."""
-    del anchors, feed_seed
-    if not supervised:
-      return {}
-    logits = self(tokens, lengths, training=True)
-    return {steps.SUPERVISED: losses.cross_entropy_and_correct(labels,
-                                                                logits)}

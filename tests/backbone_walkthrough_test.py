@@ -14,7 +14,7 @@ import sys
 import keras
 import tensorflow as tf
 
-from r_lstm import losses, memory, steps
+from r_lstm import memory, steps
 from tests import testing
 
 TERM = 'pooled embeddings (batch_size x sequence length)'
@@ -36,11 +36,8 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
 
 
 @keras.saving.register_keras_serializable(package='r_lstm_tests')
-class MeanOfEmbeddings(steps.KerasFit, keras.Model):
+class MeanOfEmbeddings(steps.SupervisedOnly, keras.Model):
   """No state: it takes no auxiliary objective."""
-
-  auxiliary_objectives = ()
-  auxiliary_decoders = ()
 
   def __init__(self, num_classes: int, vocab_size: int, channels: int,
                embed_dim: int, **kwargs):
@@ -64,15 +61,6 @@ class MeanOfEmbeddings(steps.KerasFit, keras.Model):
     summed = tf.einsum('btce,bt->bce', embedded, valid)
     pooled = summed / tf.cast(lengths, embedded.dtype)[:, None, None]
     return self.head(tf.reshape(pooled, [batch, -1]))
-
-  def objectives(self, tokens, lengths, labels, anchors=None,
-                 supervised: bool = True, feed_seed=None):
-    del anchors, feed_seed
-    if not supervised:
-      return {}
-    logits = self(tokens, lengths, training=True)
-    return {steps.SUPERVISED: losses.cross_entropy_and_correct(labels,
-                                                                logits)}
 
 
 RUN = '''

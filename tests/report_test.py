@@ -85,7 +85,7 @@ class ReportTest(tf.test.TestCase, parameterized.TestCase):
       # The quick twin is the cell too, unless its l = 200 makes it another.
       quick = f'{cell.preset}_quick'
       self.assertEqual(report.paper_cell(presets.preset(quick)),
-                       None if registry.objectives(cell.auxiliary) else cell,
+                       None if registry.AUXILIARY[cell.auxiliary] else cell,
                        quick)
 
   def test_smaller_models_get_no_paper_number(self):

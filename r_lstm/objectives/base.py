@@ -118,7 +118,6 @@ class AuxiliaryDecoder(keras.layers.Layer):
     super().__init__(**kwargs)
     self.rnn = distribute.decoder_rnn(rnn)
     self.gradient = gradient
-    self.runs_keras_layers = self.rnn == 'keras'
     self.vocab_size = vocab_size
     self.channels = channels
     self.units = units
@@ -238,6 +237,10 @@ class AuxiliaryDecoder(keras.layers.Layer):
       initial = list(bottom_state) if k == 0 and bottom_state else None
       outputs = layer(outputs, initial_state=initial)[0]
     return tf.transpose(outputs, [1, 0, 2])
+
+  @property
+  def runs_keras_layers(self) -> bool:
+    return self.rnn == 'keras'
 
   @property
   def keras_layers(self):
