@@ -162,6 +162,39 @@ EXPERIMENTS = {
                                                 clip_norm=0.0)}),
 }
 
+# Issue 31: auxiliary losses on a truncated memory Transformer (docs/
+# memory_transformer.md). K = 112 steps (the last 4 of 28 rows, nearly
+# blank on MNIST) for the supervised and the auxiliary windows alike.
+MEMORY_TRANSFORMER = dict(HEADLINE, backbone='memory_transformer', bptt=112,
+                          aux_bptt=112, segment_length=28, memory_tokens=4)
+
+
+def _memory_transformer_arms(dataset):
+  """The four arms of the issue and the p-loss, on one dataset."""
+  return {
+      # (A) truncated to K, no auxiliary loss.
+      'mt_k112': dict(dataset, auxiliary='none'),
+      # (B) (A) plus the r-loss (the paper's decoder, from the memory).
+      'mt_k112_r': dict(dataset, **PAPER_DECODER),
+      # (C) full backpropagation through the memory: the ceiling.
+      'mt_full': dict(dataset, auxiliary='none', bptt=FULL_BP),
+      # (D) no memory: each segment alone (the floor).
+      'mt_no_memory': dict(dataset, auxiliary='none', bptt=FULL_BP,
+                           memory_tokens=0),
+      # (E) (A) plus the p-loss.
+      'mt_k112_p': dict(dataset, auxiliary='prediction'),
+      # (A) and (B) with the previous segment cached as well.
+      'mt_k112_cache': dict(dataset, auxiliary='none',
+                            attention_span='previous'),
+      'mt_k112_r_cache': dict(dataset, attention_span='previous',
+                              **PAPER_DECODER)}
+
+
+EXPERIMENTS['memory_transformer'] = (MEMORY_TRANSFORMER, {
+    f'{prefix}{name}': settings
+    for prefix, dataset in (('mnist_', {}), ('pmnist_', PMNIST))
+    for name, settings in _memory_transformer_arms(dataset).items()})
+
 flags.DEFINE_enum('experiment', 'truncation', list(EXPERIMENTS),
                   'Which comparison to run.')
 flags.DEFINE_list('variants', None, 'Run only these variants.')

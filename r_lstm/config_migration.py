@@ -37,10 +37,8 @@ LEGACY_MODELS: Dict[str, Tuple[Optional[str], str]] = {
     'rp_lstm': (None, 'both'),
     'transformer': ('transformer', 'none'),
 }
-# --cell -> the recurrent backbone of that cell.
-LEGACY_CELLS = {backbone.cell: name
-                for name, backbone in registry.BACKBONES.items()
-                if backbone.recurrent}
+# --cell -> the recurrent backbone of that cell (the two it took).
+LEGACY_CELLS = {'lstm': 'lstm', 'gru': 'gru'}
 LEGACY_FIELDS = ('model', 'cell')
 # What a config without `model` or `cell` had: the LSTM.
 LEGACY_DEFAULTS = {'backbone': 'lstm', 'auxiliary': 'none'}

@@ -4,8 +4,8 @@ A config is only data: it imports no TensorFlow, so it can be read,
 checked and compared anywhere (`tests/layering_test.py` imports it with
 TensorFlow made unimportable). Its field metadata is the one source of each
 flag's help, the docs' tables, the allowed values and ranges that
-`config_rules.validate` checks. Named configs live in `r_lstm.presets`; configs saved by
-earlier versions are read through `r_lstm.config_migration`.
+`config_rules.validate` checks. Named configs live in `r_lstm.presets`;
+older configs are read through `r_lstm.config_migration`.
 """
 
 import dataclasses
@@ -32,6 +32,8 @@ DECODER_RNNS = ('auto', 'unroll', 'keras')
 RNN_GRADIENTS = ('sequence', 'autodiff')
 # --strategy -> how the replicas are laid out (`r_lstm.distribute`).
 STRATEGIES = ('auto', 'mirrored', 'multi_worker', 'tpu')
+# --attention_span (`r_lstm.memory_transformer`).
+ATTENTION_SPANS = ('segment', 'previous')
 # --init and its per-part overrides (`r_lstm.initializers`).
 INIT_SCHEMES = ('keras', 'torch', 'tf1')
 INIT_PARTS = ('embedding', 'lstm_weights', 'lstm_bias', 'dense')
@@ -43,7 +45,7 @@ MAX_SEED = 2 ** 31 - 1
 # section has one consumer: data -> input_pipeline, model -> the backbone
 # (`registry.BACKBONES`), anchors -> steps.Recipe, objectives -> the
 # auxiliary decoders (objectives.base.DecoderOptions), initialization ->
-# initializers, transformer -> the baseline, optimizer ->
+# initializers, transformer -> both Transformers, optimizer ->
 # trainer.make_optimizer, schedule and run -> the training loop.
 SECTIONS = ('data', 'model', 'anchors', 'objectives', 'initialization',
             'transformer', 'optimizer', 'schedule', 'run')
@@ -215,16 +217,28 @@ class Config:
       'maps) scheme, when not --init\'s.', choices=INIT_SCHEMES,
       unset='follow init')
   transformer_units: int = _field(
-      64, 'transformer', 'The Transformer baseline\'s width (it shares '
-      '--embed_dim and --head_units; --bptt does not apply to it).',
-      minimum=1)
+      64, 'transformer', 'The width of both Transformers (they share '
+      '--embed_dim and --head_units; --bptt does not apply to the '
+      'baseline).', minimum=1)
   transformer_layers: int = _field(
-      2, 'transformer', 'The Transformer\'s encoder blocks.', minimum=1)
+      2, 'transformer', 'Both Transformers\' blocks.', minimum=1)
   transformer_heads: int = _field(
-      4, 'transformer', 'The Transformer\'s attention heads.', minimum=1)
+      4, 'transformer', 'Both Transformers\' attention heads.', minimum=1)
   transformer_ffn_units: int = _field(
-      128, 'transformer', 'The Transformer\'s feed-forward width.',
+      128, 'transformer', 'Both Transformers\' feed-forward width.',
       minimum=1)
+  segment_length: int = _field(
+      28, 'transformer', 'memory_transformer: steps per segment (28: an '
+      'MNIST row); windows and anchors round out to segments.', minimum=1)
+  memory_tokens: int = _field(
+      4, 'transformer', 'memory_transformer: vectors carried between '
+      'segments (0: none, the local floor; objectives need 1 or more).',
+      minimum=0)
+  attention_span: str = _field(
+      'segment', 'transformer', 'memory_transformer: what a segment attends '
+      'to besides itself and the memory: segment (nothing) or previous (the '
+      'previous segment\'s hidden states, a Transformer-XL cache).',
+      choices=ATTENTION_SPANS)
   optimizer: str = _field('adam', 'optimizer', 'The optimizer.',
                           choices=OPTIMIZERS)
   learning_rate: float = _field(1e-3, 'optimizer', 'Learning rate.', above=0)
@@ -270,9 +284,8 @@ class Config:
       'tpu.', choices=STRATEGIES)
 
   def replace(self, **changes) -> 'Config':
-    """A copy with `changes`; the fields of earlier versions (`model`,
-    `cell`) are taken as what they mean now
-    (`config_migration.translate_legacy`)."""
+    """A copy with `changes`; earlier versions' fields (`model`, `cell`)
+    mean what `config_migration.translate_legacy` says."""
     return dataclasses.replace(self, **config_migration.translate_legacy(
         changes, self.backbone, self.auxiliary))
 

@@ -30,7 +30,7 @@ class Backbone:
       gradient window (`--bptt`) applies and auxiliary objectives can start
       from its state at an anchor.
     cell: the recurrent cell (a key of `cells.CELLS`) of the backbone and
-      of its decoders.
+      of its decoders (of the decoders alone for a Transformer).
     help: one line for `--backbone`'s help.
   """
   name: str
@@ -49,6 +49,12 @@ BACKBONES: Dict[str, Backbone] = {backbone.name: backbone for backbone in (
     Backbone('gru', 'r_lstm.models', recurrent=True, cell='gru',
              help='the same with GRU cells (Keras\' GRU(reset_after=True) '
              'layout; its state is h alone), decoders too'),
+    Backbone('memory_transformer', 'r_lstm.memory_transformer',
+             recurrent=True, cell='lstm',
+             help='a segment-recurrent memory Transformer: segments of '
+             '--segment_length steps, --memory_tokens vectors carried between '
+             'them, exact truncation at segment boundaries; its decoders are '
+             'LSTMs'),
     Backbone('transformer', 'r_lstm.transformer', recurrent=False,
              cell='lstm', help='the paper\'s full-backpropagation '
              'Transformer baseline; no state, so no auxiliary objective'),

@@ -50,7 +50,8 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
 
 @keras.saving.register_keras_serializable(package='r_lstm')
 class EncoderBlock(keras.layers.Layer):
-  """x + MHA(LN(x)), then x + FFN(LN(x))."""
+  """x + MHA(LN(x)), then x + FFN(LN(x)); with `cached` positions, the
+  queries LN(x) attend to [LN(cached); LN(x)] (Transformer-XL's cache)."""
 
   def __init__(self, units: int, num_heads: int, ffn_units: int, **kwargs):
     super().__init__(**kwargs)
@@ -67,9 +68,13 @@ class EncoderBlock(keras.layers.Layer):
     return {**super().get_config(), 'units': self.units,
             'num_heads': self.num_heads, 'ffn_units': self.ffn_units}
 
-  def call(self, x, mask):
+  def call(self, x, mask, cached=None):
+    """x (B, Q, units); mask (B, Q, keys) bool, keys = Q or, with cached
+    (B, P, units), P + Q (the cached positions first)."""
     y = self.attention_norm(x)
-    x = x + self.attention(y, y, attention_mask=mask)
+    keys = y if cached is None else tf.concat(
+        [self.attention_norm(cached), y], axis=1)
+    x = x + self.attention(y, keys, attention_mask=mask)
     return x + self.ffn(self.ffn_norm(x))
 
 

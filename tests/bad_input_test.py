@@ -83,7 +83,12 @@ CASES = (
      "unknown value 'gru' for --model"),
     ('unknown_backbone', 'empty', None, 'train', ['--backbone=rnn'],
      "unknown value 'rnn' for --backbone; choose one of lstm, gru, "
-     "transformer"),
+     "memory_transformer, transformer"),
+    ('memory_transformer_objective_without_memory', 'empty', None, 'train',
+     ['--backbone=memory_transformer', '--auxiliary=reconstruction',
+      '--memory_tokens=0', '--aux_length=4'],
+     '--auxiliary=reconstruction starts its decoders from the memory, and '
+     '--memory_tokens=0 carries none'),
     ('transformer_with_an_objective', 'empty', None, 'train',
      ['--backbone=transformer', '--auxiliary=reconstruction'],
      '--auxiliary=reconstruction needs a state to start from, and '

@@ -44,7 +44,7 @@ class TrainCliTest(tf.test.TestCase, parameterized.TestCase):
     # TensorFlow's start-up notices are dropped (r_lstm.startup).
     self.assertNotRegex(first.stderr, STARTUP_NOTICES)
     # No error-level log line either (oneDNN's integer-transpose fallback
-    # was one: models.time_major).
+    # was one: anchored.time_major).
     self.assertNotRegex(first.stderr, r'(?m)^E\d{4} ')
     self.assertTrue(glob.glob(os.path.join(self.workdir, 'events.out.*')))
     self.assertTrue(os.path.isfile(

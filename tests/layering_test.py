@@ -19,7 +19,8 @@ MAX_LINES = 350
 # Modules that read data: none of them may reach model code.
 DATA_MODULES = ('input_pipeline', 'tfds_data', 'text_data', 'images',
                 'arrays', 'encoded_images', 'import_arrays', 'decode_images')
-MODEL_MODULES = ('models', 'transformer', 'cells', 'cores', 'unroll',
+MODEL_MODULES = ('models', 'anchored', 'memory_transformer', 'segment_core',
+                 'transformer', 'cells', 'cores', 'unroll',
                  'sequence', 'encoders', 'heads', 'initializers', 'memory',
                  'trainer', 'steps', 'objectives')
 # Where the names of backbones and objectives may be spelt out: the

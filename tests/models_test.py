@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import cells, encoders, models, registry, unroll
+from r_lstm import anchored, cells, encoders, models, registry, unroll
 from r_lstm.objectives import base
 
 CELLS = tuple(cells.CELLS)
@@ -49,8 +49,8 @@ class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
     vocab = np.iinfo(np.uint8).max if dtype == np.uint8 else 2**24
     tokens = np.random.RandomState(0).randint(0, vocab, [3, 5, 2]).astype(
         dtype)
-    for transposed in (models.time_major(tokens),
-                       tf.function(models.time_major)(tokens)):
+    for transposed in (anchored.time_major(tokens),
+                       tf.function(anchored.time_major)(tokens)):
       self.assertEqual(transposed.dtype, tf.int32)
       self.assertAllEqual(transposed, tokens.transpose(1, 0, 2))
 

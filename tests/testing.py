@@ -16,7 +16,7 @@ from r_lstm import cli, configs, input_pipeline
 TINY_CONFIG = configs.Config(
     embed_dim=4, lstm_units=8, head_units=(8,), bptt=4, batch_size=4,
     aux_length=4, aux_bptt=3, num_anchors=2, decoder_units=6,
-    decoder_head_units=(6,),
+    decoder_head_units=(6,), segment_length=2, memory_tokens=2,
     eval_batch_size=10, train_steps=4, steps_per_loop=2, eval_every=2,
     checkpoint_every=2, learning_rate=1e-2)
 

@@ -58,8 +58,9 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     for variable, old in zip(trainer.model.trainable_variables, before):
       if variable.path.endswith('attention/key/bias'):
         # Adds the same q.b to every key's score of a query: softmax
-        # cancels it, so its gradient is exactly zero (as in any MHA).
-        self.assertAllClose(variable.numpy(), old)
+        # cancels it, so its gradient is zero (as in any MHA) up to float
+        # rounding, which Adam's normalised step scales to ~1e-6.
+        self.assertAllClose(variable.numpy(), old, atol=1e-5)
         continue
       self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
     for objective in registry.AUXILIARY[auxiliary]:
@@ -108,8 +109,9 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
     for variable, old in zip(trainer.model.trainable_variables, before):
       if variable.path.endswith('attention/key/bias'):
         # Adds the same q.b to every key's score of a query: softmax
-        # cancels it, so its gradient is exactly zero (as in any MHA).
-        self.assertAllClose(variable.numpy(), old)
+        # cancels it, so its gradient is zero (as in any MHA) up to float
+        # rounding, which Adam's normalised step scales to ~1e-6.
+        self.assertAllClose(variable.numpy(), old, atol=1e-5)
         continue
       self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
 
