@@ -11,6 +11,9 @@ which `compile(optimizer, recipe=Recipe.from_config(config))` and `fit` on
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 # Name -> (module, attribute): imported on first use (PEP 562), so that
 # `python -m r_lstm.train` imports TensorFlow only through `r_lstm.cli`.
@@ -44,3 +47,75 @@ def __getattr__(name):
 
 def __dir__():
   return sorted(set(globals()) | set(_API))
+
+
+def _register_keras_classes():
+  """Imports every module that registers a Keras-serializable class (the
+  backbones' and the objectives'), so that `keras.models.load_model`
+  finds them by their registered names."""
+  from r_lstm import registry  # pylint: disable=import-outside-toplevel
+  for backbone in registry.BACKBONES.values():
+    backbone.load()
+  for objective in registry.OBJECTIVES:
+    registry.objective_class(objective)
+
+
+def _initializing(name: str) -> bool:
+  spec = getattr(sys.modules.get(name), '__spec__', None)
+  return bool(getattr(spec, '_initializing', False))
+
+
+class _AfterKerasImport(importlib.abc.MetaPathFinder):
+  """Registers r_lstm's Keras classes once Keras is imported and no import
+  it takes part in is still running.
+
+  `import r_lstm` must stay free of TensorFlow (the command line sets its
+  log level first, and configs are read without it), yet
+  `keras.models.load_model` on an r_lstm `.keras` file must work after a
+  plain `import r_lstm`, whatever the user imports next. Keras finds a
+  class only by its registered name, so the registering modules must have
+  run. This finder wraps the loading of `keras`, `tensorflow` (each
+  imports the other, in either order) and r_lstm's own modules (which
+  import them, and which the registration imports in turn), and registers
+  when the last of those still running finishes."""
+
+  def find_spec(self, name, path=None, target=None):
+    del path, target
+    if not self._hooked(name):
+      return None
+    sys.meta_path.remove(self)  # The lookup below must not find us again.
+    try:
+      spec = importlib.util.find_spec(name)
+    finally:
+      sys.meta_path.insert(0, self)
+    if spec is None or spec.loader is None:
+      return spec
+    exec_module = spec.loader.exec_module
+
+    def exec_and_register(module):
+      exec_module(module)
+      self.register_when_ready(finished=name)
+
+    spec.loader.exec_module = exec_and_register
+    return spec
+
+  @staticmethod
+  def _hooked(name: str) -> bool:
+    return name in ('keras', 'tensorflow') or name.startswith(__name__ + '.')
+
+  def register_when_ready(self, finished: str):
+    """After `finished` ran (it counts as initializing until its loader
+    returns): registers unless another hooked import is still running."""
+    if 'keras' not in sys.modules or any(
+        _initializing(name) for name in list(sys.modules)
+        if name != finished and self._hooked(name)):
+      return
+    if self in sys.meta_path:
+      sys.meta_path.remove(self)
+      _register_keras_classes()
+
+
+if 'keras' in sys.modules:
+  _register_keras_classes()
+elif not any(isinstance(finder, _AfterKerasImport) for finder in sys.meta_path):
+  sys.meta_path.insert(0, _AfterKerasImport())

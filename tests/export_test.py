@@ -33,15 +33,19 @@ def _read_csv(path):
     return list(csv.DictReader(f))
 
 
-# Every kind of model: no decoder, both decoders, the Transformer.
-MODEL_KINDS = ('lstm', 'rp_lstm', 'transformer')
+# Every kind of model (backbone, auxiliary): no decoder, both decoders,
+# the memory Transformer with both, the Transformer.
+MODEL_KINDS = (('lstm', 'none'), ('lstm', 'both'),
+               ('memory_transformer', 'both'), ('transformer', 'none'))
 
 
 class KerasFormatTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(*MODEL_KINDS)
-  def test_saved_and_loaded_model_gives_the_same_logits(self, model):
-    config = testing.TINY_CONFIG.replace(model=model, init='torch')
+  def test_saved_and_loaded_model_gives_the_same_logits(self, backbone,
+                                                        auxiliary):
+    config = testing.TINY_CONFIG.replace(backbone=backbone,
+                                         auxiliary=auxiliary, init='torch')
     trainer = trainer_lib.Trainer(config, testing.tiny_data())
     path = os.path.join(self.create_tempdir().full_path, 'model.keras')
     trainer.model.save(path)
@@ -52,9 +56,11 @@ class KerasFormatTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(loaded.get_config(), trainer.model.get_config())
 
   @parameterized.parameters(*MODEL_KINDS)
-  def test_predict_takes_tokens_and_lengths_as_one_input(self, model):
-    trainer = trainer_lib.Trainer(testing.TINY_CONFIG.replace(model=model),
-                                  testing.tiny_data())
+  def test_predict_takes_tokens_and_lengths_as_one_input(self, backbone,
+                                                         auxiliary):
+    trainer = trainer_lib.Trainer(
+        testing.TINY_CONFIG.replace(backbone=backbone, auxiliary=auxiliary),
+        testing.tiny_data())
     tokens, lengths = _tokens_and_lengths(length=8)
     self.assertAllClose(trainer.model.predict((tokens, lengths), verbose=0),
                         trainer.model(tokens, lengths), atol=1e-6)
@@ -127,6 +133,20 @@ class ExportTest(testing.TinyRunTestCase):
     self.assertAllClose(served, tf.nn.softmax(trained(tokens, lengths)),
                         atol=1e-6)
     self.assertAllClose(served.sum(-1), np.ones(len(tokens)), atol=1e-5)
+
+  def test_keras_file_loads_after_a_plain_import_r_lstm(self):
+    # Whatever comes next: Keras, TensorFlow (which imports Keras itself),
+    # or Keras through TensorFlow's name for it.
+    path = os.path.join(self.export_dir, export_lib.KERAS_FILE)
+    for then in ('import keras', 'import tensorflow as tf\nkeras = tf.keras'):
+      program = (f'import r_lstm\n{then}\n'
+                 f'model = keras.models.load_model({path!r})\n'
+                 'print(type(model).__name__)\n')
+      result = subprocess.run([sys.executable, '-c', program],
+                              cwd=testing.REPO, capture_output=True, text=True,
+                              timeout=300, check=False)
+      self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+      self.assertEqual(result.stdout.split()[-1], 'SequenceClassifier')
 
   def test_predict_from_the_workdir_and_from_the_export_agree(self):
     out = self.create_tempdir().full_path
