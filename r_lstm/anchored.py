@@ -20,7 +20,7 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from r_lstm import initializers, losses, registry, steps, unroll
+from r_lstm import initializers, losses, memory, registry, steps, unroll
 from r_lstm.objectives import base
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
@@ -43,6 +43,19 @@ def time_major(tokens) -> tf.Tensor:
   """
   as_float = tf.cast(tokens, tf.float32)
   return tf.cast(tf.transpose(as_float, [1, 0, 2]), tf.int32)
+
+
+def objective_memory_terms(config, shape: memory.Shape,
+                           main_units: int) -> memory.Terms:
+  """The share of one update of every objective `config` attaches
+  (`AuxiliaryDecoder.memory_terms`), over a backbone of `main_units`."""
+  terms = memory.Terms(0, {})
+  options = base.DecoderOptions.of(config)
+  for name in config.objectives:
+    terms += registry.objective_class(name).memory_terms(
+        options, shape, config.batch_size * config.num_anchors, config.cell,
+        main_units, config.embed_dim)
+  return terms
 
 
 class AnchoredClassifier(steps.KerasFit):

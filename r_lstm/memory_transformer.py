@@ -41,7 +41,7 @@ import keras
 import tensorflow as tf
 
 from r_lstm import anchored, cells, dtypes, encoders, heads, initializers
-from r_lstm import memory, registry, segment_core, transformer, unroll
+from r_lstm import memory, segment_core, transformer, unroll
 from r_lstm.errors import UsageError
 from r_lstm.objectives import base
 
@@ -89,12 +89,7 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
   terms = memory.Terms(weights, {
       'supervised window (batch_size x bptt)':
           config.batch_size * window * per_segment})
-  options = base.DecoderOptions.of(config)
-  for name in config.objectives:
-    terms += registry.objective_class(name).memory_terms(
-        options, shape, config.batch_size * config.num_anchors, config.cell,
-        units, config.embed_dim)
-  return terms
+  return terms + anchored.objective_memory_terms(config, shape, units)
 
 
 @keras.saving.register_keras_serializable(package='r_lstm')

@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from r_lstm import anchored, cells, cores, dtypes, encoders, heads
-from r_lstm import initializers, memory, registry, unroll
+from r_lstm import initializers, memory, unroll
 from r_lstm.objectives import base
 
 
@@ -46,12 +46,7 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
   terms = memory.Terms(weights, {
       'supervised window (batch_size x bptt)': cell.window_bytes(
           config.batch_size, min(config.bptt, shape.max_length), units)})
-  options = base.DecoderOptions.of(config)
-  for name in config.objectives:
-    terms += registry.objective_class(name).memory_terms(
-        options, shape, config.batch_size * config.num_anchors, config.cell,
-        units, config.embed_dim)
-  return terms
+  return terms + anchored.objective_memory_terms(config, shape, units)
 
 
 @keras.saving.register_keras_serializable(package='r_lstm')
