@@ -2,13 +2,17 @@
 its start-up notices, a UsageError (bad input), a NonFiniteError (training
 diverged) or an Interrupted (stopped by a signal after saving) turned into
 one clear line on stderr and a non-zero exit, and Python logging at WARNING
-unless --verbosity is given. Every entry point imports this module before
-any other r_lstm module."""
+unless --verbosity is given. `run` starts a tool: absl's flag parsing,
+except that a flag mistake is one line and exit 2 like every other input
+mistake, and --help / --helpfull put the project's flags first. Every
+entry point imports this module before any other r_lstm module."""
 
 import functools
 import signal
 import sys
+from typing import Callable, Optional
 
+from absl import app
 from absl import flags
 from absl import logging
 
@@ -57,8 +61,73 @@ def usage_errors_exit(program: str):
         print(f'{program}: stopped: interrupted by SIGINT; nothing was '
               'saved', file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_BASE + signal.SIGINT)
+    wrapped.program = program
     return wrapped
   return decorate
+
+
+_HELP_FLAGS = ('--help', '-help', '-h', '-?', '--helpshort', '--helpfull')
+
+
+def _is_project_module(module: str) -> bool:
+  return 'r_lstm' in module
+
+
+def _module_help(module: str, program: str) -> str:
+  """absl's help for the flags of `module`, the main module (absl names
+  it by its file) called `program`."""
+  text = flags.FLAGS.module_help(module).strip()
+  return text.replace(f'{module}:', f'{program}:', 1) if '/' in module else text
+
+
+def _help_text(program: str, full: bool,
+               config_help: Optional[Callable[[], str]]) -> str:
+  """The tool's flags, then (`config_help`) the config flags with the
+  values this command line would run with, then, when `full`, every other
+  module's flags (absl, TensorFlow, TFDS)."""
+  by_module = flags.FLAGS.flags_by_module_dict()
+  own = sorted(module for module in by_module if _is_project_module(module)
+               and not (config_help and module.endswith(' section')))
+  parts = [_module_help(module, program) for module in own]
+  if config_help:
+    parts.append(config_help())
+  if full:
+    others = sorted(module for module in by_module
+                    if not _is_project_module(module))
+    parts.append('Flags of absl, TensorFlow and TFDS:\n\n' + '\n\n'.join(
+        flags.FLAGS.module_help(module) for module in others))
+  return '\n\n'.join(parts)
+
+
+def _flags_parser(program: str, config_help: Optional[Callable[[], str]]):
+  """absl's parser with r_lstm's conventions: a flag mistake (an unknown
+  flag, with absl's "did you mean"; a value of the wrong type) ends in one
+  line and exit 2, and help lists the project's flags first, after every
+  other flag of the command line is read (so --preset=demo --helpfull shows
+  demo's values)."""
+  def parse(argv):
+    wanted = [arg for arg in argv[1:] if arg.split('=')[0] in _HELP_FLAGS]
+    rest = [argv[0]] + [arg for arg in argv[1:] if arg not in wanted]
+    try:
+      remaining = flags.FLAGS(rest)
+      if wanted:
+        print(_help_text(program, '--helpfull' in wanted, config_help))
+        sys.exit(0)
+    except flags.Error as error:
+      print(f'{program}: error: {error}', file=sys.stderr)
+      sys.exit(USAGE_EXIT_CODE)
+    except UsageError as error:
+      print(f'{program}: error: {error.as_flags()}', file=sys.stderr)
+      sys.exit(USAGE_EXIT_CODE)
+    return remaining
+  return parse
+
+
+def run(main, config_help: Optional[Callable[[], str]] = None) -> None:
+  """Runs `main` (decorated by `usage_errors_exit`) as absl's `app.run`
+  does, with `_flags_parser`'s conventions; `config_help` renders the
+  config flags for --help once the flags are parsed."""
+  app.run(main, flags_parser=_flags_parser(main.program, config_help))
 
 
 def require_flags(*names: str) -> None:

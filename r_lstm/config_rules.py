@@ -3,6 +3,7 @@ and range (from the field's metadata, `configs._field`), the rules between
 fields, and which fields a resumed run may change. No TensorFlow."""
 
 import dataclasses
+import difflib
 import math
 import typing
 from typing import Optional, Tuple
@@ -101,8 +102,10 @@ def validate(config) -> None:
     if choices and value not in choices:
       follow = (f', or leave it unset to {field.metadata["unset"]}'
                 if field.metadata.get('unset') else '')
-      raise UsageError(f'unknown value {value!r} for {field.name}; choose '
-                       f'one of {", ".join(choices)}{follow}',
+      near = difflib.get_close_matches(str(value), choices, n=1)
+      guess = f'did you mean {near[0]}? ' if near else ''
+      raise UsageError(f'unknown value {value!r} for {field.name}; {guess}'
+                       f'choose one of {", ".join(choices)}{follow}',
                        fields=(field.name,))
     error = _range_error(field, value)
     if error:

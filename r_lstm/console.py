@@ -3,13 +3,13 @@ for every tool (pyproject.toml's [project.scripts] names them)."""
 
 import importlib
 
-from absl import app
-
 
 def _tool(module: str):
   """The console script that runs `python -m r_lstm.<module>`."""
   def run():
-    app.run(importlib.import_module(f'r_lstm.{module}').main)
+    tool = importlib.import_module(f'r_lstm.{module}')
+    from r_lstm import cli  # pylint: disable=g-import-not-at-top
+    cli.run(tool.main, getattr(tool, 'config_help', None))
   return run
 
 

@@ -11,7 +11,6 @@ written, so that every number trained from it can say which decoding it
 used (`r_lstm.encoded_images`).
 """
 
-from absl import app
 from absl import flags
 
 # First: it imports TensorFlow without its start-up notices.
@@ -40,4 +39,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -3,7 +3,6 @@ r"""Scores a run's latest checkpoint: `python -m r_lstm.evaluate --workdir=DIR`.
 The model and data are rebuilt from the `config.json` the run saved.
 """
 
-from absl import app
 from absl import flags
 
 from r_lstm import cli, train_lib
@@ -32,4 +31,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

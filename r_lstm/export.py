@@ -19,7 +19,6 @@ The tokens are the sequence the model reads: pixels in reading order after
 any resize, grey conversion and permutation, or bytes of text.
 """
 
-from absl import app
 from absl import flags
 
 from r_lstm import cli, export_lib
@@ -40,4 +39,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

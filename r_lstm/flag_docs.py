@@ -2,21 +2,45 @@
 `configs.Config` fields' metadata (the one place each flag is described)."""
 
 import dataclasses
+import textwrap
 
 from r_lstm import config_migration, configs
 
 
+def _flag_value(field: dataclasses.Field, value) -> str:
+  """`value` of `field` as a flag would write it."""
+  if value is None:
+    return '--init' if field.name in configs.INIT_PART_FIELDS else 'unset'
+  if isinstance(value, tuple):
+    return ','.join(str(n) for n in value)
+  if isinstance(value, bool):
+    return str(value).lower()
+  return str(value)
+
+
 def _flag_default(field: dataclasses.Field) -> str:
   """The value a run gets without the flag, as a flag would write it."""
-  if field.name in configs.INIT_PART_FIELDS:
-    return '--init'
-  if isinstance(field.default, tuple):
-    return ','.join(str(n) for n in field.default)
-  if field.default is None:
-    return 'unset'
-  if isinstance(field.default, bool):
-    return str(field.default).lower()
-  return str(field.default)
+  return _flag_value(field, field.default)
+
+
+def config_help(config: configs.Config, source: str) -> str:
+  """--help's config flags by section, each with its value in `config`
+  (the config the command line would run with; `source` says where its
+  base came from)."""
+  lines = textwrap.wrap(
+      f'The run\'s config: flags by section, with the values this command '
+      f'would run with ({source}; every flag given overrides it). The '
+      f'default preset\'s values: docs/FLAGS.md.', width=80)
+  for section in configs.SECTIONS:
+    lines += ['', f'{section}:']
+    for field in configs.section_fields(section):
+      choices = field.metadata['choices']
+      text = field.metadata['help'] + (
+          f' <{"|".join(choices)}>' if choices else '')
+      value = _flag_value(field, getattr(config, field.name))
+      lines += [f'  --{field.name}={value}'] + textwrap.wrap(
+          text, width=80, initial_indent='    ', subsequent_indent='    ')
+  return '\n'.join(lines)
 
 
 def flag_help(field: dataclasses.Field) -> str:

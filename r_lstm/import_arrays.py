@@ -19,7 +19,6 @@ import os
 
 import numpy as np
 
-from absl import app
 from absl import flags
 
 # First: it imports TensorFlow without its start-up notices.
@@ -121,4 +120,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -16,7 +16,6 @@ label, the predicted class and the probability of every class.
 import io
 from typing import Callable
 
-from absl import app
 from absl import flags
 
 # First: it imports TensorFlow without its start-up notices.
@@ -105,4 +104,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

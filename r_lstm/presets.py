@@ -134,6 +134,8 @@ def preset(name: str) -> Config:
   if name not in PRESETS:
     near = difflib.get_close_matches(name, PRESETS, n=3, cutoff=0.6)
     hint = (f'did you mean {" or ".join(near)}?' if near else
-            'python -m r_lstm.train --helpfull lists them (README, Presets)')
+            'the presets are default, demo, one per cell of the paper\'s '
+            'Table 2 such as mnist_r_lstm_t300 and the analyses\' ones, '
+            'each with a _quick twin (docs/USAGE.md, Presets)')
     raise UsageError(f'unknown preset {name!r}; {hint}')
   return PRESETS[name]

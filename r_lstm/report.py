@@ -16,7 +16,6 @@ import json
 import os
 from typing import Dict, List, Optional, Sequence
 
-from absl import app
 from absl import flags
 
 from r_lstm import cli, configs, errors, paper, presets, summaries
@@ -247,4 +246,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -12,7 +12,6 @@ import sys
 import typing
 from typing import Optional
 
-from absl import app
 from absl import flags
 
 from r_lstm import cli, config_migration, configs, errors, flag_docs, presets
@@ -39,9 +38,8 @@ flags.DEFINE_string('preset', None,
 def _define_config_flags():
   """One flag per Config field, typed after its annotation, its help from
   the field's metadata. Every config flag's own default is None (unset:
-  the preset's value), so the help states the value a run gets without
-  it. `--helpfull` groups the flags by config section; `--help` lists
-  them all."""
+  the preset's value); --help and --helpfull list them by section with
+  the values the command line would run with (`config_help`)."""
   for field in dataclasses.fields(configs.Config):
     kind = typing.get_origin(field.type) or field.type  # Tuple[int] -> tuple
     if kind is typing.Union:  # Optional[X] -> X
@@ -49,7 +47,6 @@ def _define_config_flags():
     _DEFINE_BY_TYPE[kind](
         field.name, None, flag_docs.flag_help(field),
         module_name=f'r_lstm.train, {field.metadata["section"]} section')
-    flags.declare_key_flag(field.name)
 
 
 _define_config_flags()
@@ -100,16 +97,31 @@ def config_from_flags(saved: Optional[configs.Config] = None
   return config.replace(**overrides)
 
 
+def _saved_config() -> Optional[configs.Config]:
+  """The config of the run in --workdir, if it holds one."""
+  if FLAGS.workdir and workdir_lib.is_run(FLAGS.workdir):
+    return train_lib.read_saved_config(FLAGS.workdir)
+  return None
+
+
+def config_help() -> str:
+  """--help's config flags, with the values this command would run with."""
+  saved = _saved_config()
+  if FLAGS.preset or saved is None:
+    source = f'preset {FLAGS.preset or "default"}'
+  else:
+    source = f'the run saved in {FLAGS.workdir}'
+  return flag_docs.config_help(config_from_flags(saved), source)
+
+
 @cli.usage_errors_exit('r_lstm.train')
 def main(argv):
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments {argv[1:]}')
-  saved = None
-  if FLAGS.workdir and workdir_lib.is_run(FLAGS.workdir):
-    saved = train_lib.read_saved_config(FLAGS.workdir)
-  train_lib.train_and_evaluate(config_from_flags(saved), FLAGS.workdir,
+  train_lib.train_and_evaluate(config_from_flags(_saved_config()),
+                               FLAGS.workdir,
                                override_config=FLAGS.override_config)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main, config_help)

@@ -140,5 +140,53 @@ class DatasetsCliTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(results['examples'], 6)
 
 
+class FlagMistakesTest(tf.test.TestCase, parameterized.TestCase):
+  """Flag mistakes end like every other input mistake (one line, exit 2),
+  and help lists the project's flags first with the values the command
+  line would run with."""
+
+  @parameterized.named_parameters(
+      ('unknown_flag', 'r_lstm.train', ['--train_step=3'],
+       "Unknown command line flag 'train_step'. Did you mean: train_steps"),
+      ('not_an_integer', 'r_lstm.train', ['--train_steps=abc'],
+       'flag --train_steps=abc'),
+      ('unknown_flag_of_another_tool', 'r_lstm.evaluate', ['--workdirr=x'],
+       "Unknown command line flag 'workdirr'"),
+      ('near_choice', 'r_lstm.train', ['--workdir=never_made',
+                                       '--backbone=lstn'],
+       'did you mean lstm?'),
+      ('near_preset', 'r_lstm.train', ['--workdir=never_made',
+                                       '--preset=mnist_r_lstm_t30'],
+       'did you mean mnist_r_lstm_t300'),
+  )
+  def test_one_line_and_exit_2(self, module, args, message):
+    result = testing.run_module(module, *args)
+    self.assertEqual(result.returncode, 2, msg=result.stderr)
+    lines = result.stderr.strip().splitlines()
+    self.assertLen(lines, 1, msg=result.stderr)
+    self.assertStartsWith(lines[0], f'{module}: error: ')
+    self.assertIn(message, lines[0])
+    self.assertFalse(os.path.exists(os.path.join(testing.REPO, 'never_made')))
+
+  def test_help_shows_the_chosen_presets_values_first(self):
+    result = testing.run_module('r_lstm.train', '--preset=demo', '--bptt=7',
+                                '--helpfull')
+    self.assertEqual(result.returncode, 0, msg=result.stderr)
+    text = result.stdout
+    self.assertStartsWith(text, 'r_lstm.train:\n')
+    self.assertIn('(preset demo;', text)
+    others = text.index('Flags of absl, TensorFlow and TFDS:')
+    for setting in ('--dataset=mnist5k', '--bptt=7', '--backbone=lstm'):
+      self.assertLess(text.index(f'  {setting}\n'), others)
+    self.assertGreater(text.find('logtostderr'), others)
+
+  def test_short_help_leaves_out_the_other_modules(self):
+    result = testing.run_module('r_lstm.train', '--help')
+    self.assertEqual(result.returncode, 0, msg=result.stderr)
+    self.assertIn('(preset default;', result.stdout)
+    self.assertIn('  --bptt=300\n', result.stdout)
+    self.assertNotIn('Flags of absl', result.stdout)
+
+
 if __name__ == '__main__':
   tf.test.main()
