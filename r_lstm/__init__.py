@@ -13,7 +13,17 @@ which `compile(optimizer, recipe=Recipe.from_config(config))` and `fit` on
 import importlib
 import importlib.abc
 import importlib.util
+import os
 import sys
+
+# TensorFlow's C++ INFO lines (its start-up notices among them) are not for
+# a user of the API; a level the user set is kept, and the command line's
+# --verbosity brings them back (r_lstm.startup). It can only apply before
+# TensorFlow is imported.
+QUIETED_TENSORFLOW = ('tensorflow' not in sys.modules
+                      and 'TF_CPP_MIN_LOG_LEVEL' not in os.environ)
+if QUIETED_TENSORFLOW:
+  os.environ['TF_CPP_MIN_LOG_LEVEL'] = '1'
 
 # Name -> (module, attribute): imported on first use (PEP 562), so that
 # `python -m r_lstm.train` imports TensorFlow only through `r_lstm.cli`.

@@ -4,11 +4,12 @@ fields, and which fields a resumed run may change. No TensorFlow."""
 
 import dataclasses
 import difflib
+import json
 import math
 import typing
 from typing import Optional, Tuple
 
-from r_lstm import registry
+from r_lstm import config_migration, registry
 from r_lstm.errors import UsageError
 
 
@@ -50,7 +51,8 @@ def type_name(annotation) -> str:
 RESUMABLE_FIELDS = frozenset({
     'train_steps', 'steps_per_loop', 'eval_every', 'checkpoint_every',
     'max_checkpoints', 'eval_batch_size', 'data_dir', 'deterministic',
-    'strategy', 'decoder_rnn', 'rnn_gradient'})
+    'strategy', 'decoder_rnn', 'rnn_gradient', 'early_stopping_patience',
+    'early_stopping_metric'})
 
 
 def differences(saved, new) -> Tuple[str, ...]:
@@ -127,6 +129,10 @@ def validate(config) -> None:
                      f'auxiliary={config.auxiliary} has none (use one of '
                      f'{", ".join(with_objectives)})',
                      fields=('pretrain_steps', 'auxiliary'))
+  if config.warmup_steps >= config.train_steps:
+    raise UsageError(f'warmup_steps={config.warmup_steps} must be fewer than '
+                     f'train_steps={config.train_steps}',
+                     fields=('warmup_steps', 'train_steps'))
 
 
 def recurrent_backbones() -> Tuple[str, ...]:
@@ -140,3 +146,36 @@ def check_sequence_length(config, max_length: int) -> None:
     raise UsageError(f'aux_length={config.aux_length} must be shorter than '
                      f'the sequences of {config.dataset} ({max_length} steps)',
                      fields=('aux_length',))
+
+
+def parse_json(cls, text: str, source: str):
+  """`cls.from_json`: the config `text` holds, upgraded from an earlier
+  version's fields, each field's type checked; UsageError naming `source`
+  when it is not a run config."""
+  try:
+    fields = json.loads(text)
+  except ValueError as error:
+    raise UsageError(f'{source} is not valid JSON: {error}') from None
+  names = {field.name for field in dataclasses.fields(cls)}
+  if not isinstance(fields, dict):
+    raise UsageError(f'{source} is not an r_lstm run config')
+  try:
+    fields = config_migration.upgrade(fields)
+  except UsageError as error:
+    raise UsageError(f'{source}: {error}') from None
+  if set(fields) - names:
+    raise UsageError(f'{source} is not an r_lstm run config (unknown '
+                     f'fields {sorted(set(fields) - names)})')
+  hints = typing.get_type_hints(cls)
+  for name, value in fields.items():
+    if not has_type(value, hints[name]):
+      raise UsageError(f'{source}: field {name} is {value!r}, not '
+                       f'{type_name(hints[name])}')
+  for name in ('head_units', 'decoder_head_units'):
+    if name in fields:
+      fields[name] = tuple(fields[name])
+  try:
+    return cls(**fields)
+  except TypeError as error:
+    raise UsageError(f'{source} is not an r_lstm run config: '
+                     f'{error}') from None

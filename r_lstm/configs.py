@@ -10,13 +10,16 @@ older configs are read through `r_lstm.config_migration`.
 
 import dataclasses
 import json
-import typing
 from typing import Optional, Tuple
 
 from r_lstm import config_migration, config_rules, registry
 from r_lstm.errors import UsageError
 
 OPTIMIZERS = ('adam', 'rmsprop')
+# --lr_schedule (`r_lstm.learning_rates`).
+LR_SCHEDULES = ('constant', 'cosine', 'linear')
+# --early_stopping_metric: evaluation metrics and whether higher is better.
+STOPPING_METRICS = {'accuracy': True, 'loss': False}
 DECODER_ORDERS = ('forward', 'reverse')
 DECODER_UNFED_INPUTS = ('none', 'sampled')
 HEAD_INPUTS = ('h', 'state')
@@ -242,6 +245,13 @@ class Config:
   optimizer: str = _field('adam', 'optimizer', 'The optimizer.',
                           choices=OPTIMIZERS)
   learning_rate: float = _field(1e-3, 'optimizer', 'Learning rate.', above=0)
+  lr_schedule: str = _field(
+      'constant', 'optimizer', 'The learning rate after the warm-up: '
+      'constant, or decaying to 0 at train_steps along a half cosine or a '
+      'line.', choices=LR_SCHEDULES)
+  warmup_steps: int = _field(
+      0, 'optimizer', 'The first N updates raise the learning rate linearly '
+      'from 0 to --learning_rate.', minimum=0)
   clip_norm: float = _field(
       1.0, 'optimizer', 'Bound on the global gradient norm (0: no clipping).',
       minimum=0)
@@ -267,6 +277,14 @@ class Config:
       minimum=1)
   max_checkpoints: int = _field(
       3, 'schedule', 'Checkpoints kept in the workdir.', minimum=1)
+  early_stopping_patience: int = _field(
+      0, 'schedule', 'Stop when N evaluations in a row have not improved '
+      'on the best --early_stopping_metric so far (0: never stop early).',
+      minimum=0)
+  early_stopping_metric: str = _field(
+      'accuracy', 'schedule', 'The evaluation metric early stopping '
+      'watches: accuracy (higher is better) or loss (lower).',
+      choices=STOPPING_METRICS)
   seed: int = _field(
       0, 'run', 'Seeds the weights, the data order, the anchors and '
       'TensorFlow ops.', minimum=0, maximum=MAX_SEED)
@@ -311,33 +329,7 @@ class Config:
     """Parses `to_json` output, or a config an earlier version saved
     (`config_migration.upgrade`); UsageError naming `source` when it is not
     a run config (plain JSON: nothing is executed or unpickled)."""
-    try:
-      fields = json.loads(text)
-    except ValueError as error:
-      raise UsageError(f'{source} is not valid JSON: {error}') from None
-    names = {field.name for field in dataclasses.fields(cls)}
-    if not isinstance(fields, dict):
-      raise UsageError(f'{source} is not an r_lstm run config')
-    try:
-      fields = config_migration.upgrade(fields)
-    except UsageError as error:
-      raise UsageError(f'{source}: {error}') from None
-    if set(fields) - names:
-      raise UsageError(f'{source} is not an r_lstm run config (unknown '
-                       f'fields {sorted(set(fields) - names)})')
-    hints = typing.get_type_hints(cls)
-    for name, value in fields.items():
-      if not config_rules.has_type(value, hints[name]):
-        raise UsageError(f'{source}: field {name} is {value!r}, not '
-                         f'{config_rules.type_name(hints[name])}')
-    for name in ('head_units', 'decoder_head_units'):
-      if name in fields:
-        fields[name] = tuple(fields[name])
-    try:
-      return cls(**fields)
-    except TypeError as error:
-      raise UsageError(f'{source} is not an r_lstm run config: '
-                       f'{error}') from None
+    return config_rules.parse_json(cls, text, source)
 
 
 # Fields that follow `init` when None, else name a scheme of their own.

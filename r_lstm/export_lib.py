@@ -11,14 +11,18 @@ dataset with an export alone.
 import os
 import shutil
 import tempfile
+from typing import Optional
 
 import keras
 import tensorflow as tf
 
-from r_lstm import configs, errors, train_lib
+from r_lstm import configs, errors, input_pipeline, serving, train_lib
 from r_lstm import workdir as workdir_lib
 
 ENDPOINT = 'serve'
+# An export is written to `<STAGING_PREFIX><pid>-<random>` beside its
+# output, then renamed into place.
+STAGING_PREFIX = '.export-'
 KERAS_FILE = 'model.keras'
 CONFIG_FILE = workdir_lib.CONFIG_FILE
 
@@ -30,16 +34,21 @@ def serving_signature(channels: int):
 
 
 def export_model(model: keras.Model, config: configs.Config, channels: int,
-                 output: str) -> None:
+                 output: str,
+                 data: Optional[input_pipeline.SequenceData] = None) -> None:
   """Writes `model` to the new directory `output` (see the module doc).
 
-  The directory appears complete or not at all: it is written next to
-  `output` and renamed into place.
+  With the run's `data`, the SavedModel also has the raw-input endpoint
+  (`serving.raw_endpoint`: images or text through the run's own
+  preprocessing). The directory appears complete or not at all: it is
+  written next to `output` and renamed into place.
   """
   _check_new_directory(output)
   parent = os.path.dirname(os.path.abspath(output))
   os.makedirs(parent, exist_ok=True)
-  staging = tempfile.mkdtemp(prefix='.export-', dir=parent)
+  _remove_abandoned_staging(parent)
+  staging = tempfile.mkdtemp(prefix=f'{STAGING_PREFIX}{os.getpid()}-',
+                             dir=parent)
   try:
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -49,6 +58,10 @@ def export_model(model: keras.Model, config: configs.Config, channels: int,
 
     archive.add_endpoint(ENDPOINT, probabilities,
                          input_signature=serving_signature(channels))
+    raw = data and serving.raw_endpoint(probabilities, config, data)
+    if raw:
+      name, function, signature = raw
+      archive.add_endpoint(name, function, input_signature=signature)
     archive.write_out(staging, verbose=False)
     model.save(os.path.join(staging, KERAS_FILE))
     with open(os.path.join(staging, CONFIG_FILE), 'w') as f:
@@ -61,11 +74,33 @@ def export_model(model: keras.Model, config: configs.Config, channels: int,
     raise
 
 
+def _process_alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Alive, another user's.
+    return True
+  return True
+
+
+def _remove_abandoned_staging(parent: str) -> None:
+  """Removes the staging directories in `parent` of exports whose process
+  is gone (killed mid-write); a live export's is left alone."""
+  for name in os.listdir(parent):
+    if not name.startswith(STAGING_PREFIX):
+      continue
+    pid = name[len(STAGING_PREFIX):].split('-')[0]
+    if pid.isdigit() and _process_alive(int(pid)):
+      continue
+    shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
 def export_workdir(workdir: str, output: str) -> int:
   """Exports the latest checkpoint of the run in `workdir`; its step."""
   _check_new_directory(output)
   run = train_lib.load_trained(workdir)
-  export_model(run.model, run.config, run.data.channels, output)
+  export_model(run.model, run.config, run.data.channels, output, run.data)
   return run.step
 
 
@@ -78,6 +113,22 @@ def load_config(export_dir: str) -> configs.Config:
   except OSError as error:
     raise errors.UsageError(f'{export_dir} is not an r_lstm export: cannot '
                             f'read {path} ({error.strerror})') from None
+
+
+def load_saved_model(export_dir: str):
+  """The export's SavedModel; UsageError naming the damage when it cannot
+  be loaded (a truncated saved_model.pb, missing variables)."""
+  try:
+    served = tf.saved_model.load(export_dir)
+  except (OSError, ValueError, tf.errors.OpError) as error:
+    reason = str(error).strip().splitlines()[0][:300]
+    raise errors.UsageError(
+        f'{export_dir} is a damaged export: its SavedModel does not load '
+        f'({reason}); export the run again') from None
+  if not hasattr(served, ENDPOINT):
+    raise errors.UsageError(f'{export_dir} is not an r_lstm export: its '
+                            f'SavedModel has no {ENDPOINT} endpoint')
+  return served
 
 
 def is_export(path: str) -> bool:

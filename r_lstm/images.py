@@ -35,16 +35,36 @@ def check_resize_fits(num_images: int, size: int, channels: int,
         fields=('image_size',))
 
 
+def pixel_tokens(images: tf.Tensor, image_size: Optional[int],
+                 grayscale: bool) -> tf.Tensor:
+  """uint8 images [N, H, W, C] -> uint8 tokens [N, H' * W', C'] in raster
+  order: grey (`grayscale` and 3 channels), then area-resized to
+  `image_size` when it differs. Graph ops only, on static or unknown shapes:
+  the training data and the exported image endpoint share it."""
+  images = tf.convert_to_tensor(images)
+  channels = images.shape[-1]
+  if grayscale and channels in (None, 3):
+    grey = lambda: tf.image.rgb_to_grayscale(images)  # pylint: disable=unnecessary-lambda-assignment
+    images = grey() if channels == 3 else tf.cond(
+        tf.equal(tf.shape(images)[-1], 3), grey, lambda: images)
+  if image_size is not None:
+    same = tf.reduce_all(tf.equal(tf.shape(images)[1:3], image_size))
+    images = tf.cond(same, lambda: images,
+                     lambda: resize(images, image_size))
+  shape = tf.shape(images)
+  return tf.reshape(images, [shape[0], shape[1] * shape[2], shape[3]])
+
+
 def pixel_sequences(images: np.ndarray, image_size: Optional[int],
                     grayscale: bool) -> Tuple[np.ndarray, Tuple[int, int, int]]:
   """uint8 images (N, H, W[, C]) -> (tokens (N, H' * W', C') in raster
-  order, (H', W', C')) after the optional grey conversion and resize."""
+  order, (H', W', C')) after the optional grey conversion and resize
+  (`pixel_tokens`), the resize's memory checked first."""
   if images.ndim == 3:
     images = images[..., np.newaxis]
-  if grayscale and images.shape[-1] == 3:
-    images = tf.image.rgb_to_grayscale(images).numpy()
-  if image_size is not None and images.shape[1:3] != (image_size, image_size):
+  height, width = images.shape[1:3]
+  if image_size is not None and (height, width) != (image_size, image_size):
     check_resize_fits(len(images), image_size, images.shape[-1])
-    images = resize(images, image_size).numpy()
-  n, height, width, channels = images.shape
-  return images.reshape(n, height * width, channels), (height, width, channels)
+    height = width = image_size
+  tokens = pixel_tokens(images, image_size, grayscale).numpy()
+  return tokens, (height, width, tokens.shape[-1])

@@ -184,6 +184,9 @@ def _npz_data(name: str, path: str, config: Config) -> SequenceData:
       raise UsageError(f'{path}: {key} must be uint8 images [N, H, W] or '
                        f'[N, H, W, C], or integer tokens [N, T], got '
                        f'{images.dtype} {images.shape}')
+    if 0 in images.shape:
+      raise UsageError(f'{path}: {key} has shape {images.shape}; every '
+                       'dimension of the images must be at least 1')
   return _image_data(name, npz['x_train'], npz['y_train'],
                      npz['x_test'], npz['y_test'], 'test',
                      config.image_size, config.grayscale)
@@ -194,9 +197,10 @@ def _token_data(name: str, path: str, npz) -> SequenceData:
   for split in ('train', 'test'):
     tokens = npz[f'x_{split}']
     if (not np.issubdtype(tokens.dtype, np.integer) or tokens.ndim != 2
-        or tokens.shape[1] != npz['x_train'].shape[1]):
-      raise UsageError(f'{path}: x_{split} must be integer tokens [N, T] like '
-                       f'x_train, got {tokens.dtype} {tokens.shape}')
+        or tokens.shape[1] != npz['x_train'].shape[1] or 0 in tokens.shape):
+      raise UsageError(f'{path}: x_{split} must be integer tokens [N, T], '
+                       f'N and T at least 1, like x_train, got {tokens.dtype} '
+                       f'{tokens.shape}')
     if tokens.min() < 0:
       raise UsageError(f'{path}: x_{split} has a negative token')
     arrays.check_int32(tokens, f'{path}: x_{split}')

@@ -15,8 +15,9 @@ serves multi-worker clusters through a cluster resolver, saves on its own
 schedule of `run` calls rather than at the update the signal arrived, and
 on one machine without a cluster it only watches SIGTERM.
 
-A second signal of either kind ends the process at once, exit code
-128 + signal number, for a user who does not want to wait for the update.
+A second signal of either kind ends the process at once, with one line
+and exit code 128 + signal number, for a user who does not want to wait
+for the update.
 """
 
 import os
@@ -43,6 +44,7 @@ class StopOnSignals:
     self._previous_wakeup = -1
     self._pipe = None
     self._watcher = None
+    self._ending = threading.Lock()
     self.received = 0
 
   def __enter__(self) -> 'StopOnSignals':
@@ -63,11 +65,21 @@ class StopOnSignals:
 
   def _handle(self, number, frame):
     """Main-thread handler: the watcher has already asked the loop to stop;
-    the next signal takes the default action."""
+    a second signal ends the process."""
     del frame
-    self.received = self.received or number
-    for other in self._signals:
-      signal.signal(other, signal.SIG_DFL)
+    if self.received:
+      self._end_now(number)
+    self.received = number
+
+  def _end_now(self, number):
+    """Ends the process with one line, whichever thread sees the second
+    signal first (the lock is never released: os._exit follows)."""
+    self._ending.acquire()
+    os.write(2, (f'r_lstm.train: stopped: a second '
+                 f'{signal.Signals(number).name} ended training at once, '
+                 'without saving; run the same command again to resume from '
+                 'the newest complete checkpoint\n').encode())
+    os._exit(128 + number)  # pylint: disable=protected-access
 
   def _watch(self):
     """First signal: ask the loop to stop. Second: end the process now
@@ -86,7 +98,7 @@ class StopOnSignals:
       if number not in self._signals:
         continue
       if stopping:
-        os._exit(128 + number)  # pylint: disable=protected-access
+        self._end_now(number)
       stopping = True
       self._request_stop(number)
 

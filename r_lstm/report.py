@@ -12,8 +12,8 @@ backpropagation; the paper's model sizes), and "—" otherwise.
 """
 
 import dataclasses
-import json
 import os
+import sys
 from typing import Dict, List, Optional, Sequence
 
 from absl import flags
@@ -42,6 +42,9 @@ class Run:
   updates: int
   train_seconds: float  # Sum of logged training intervals (no evaluation).
   host: str
+  metrics_path: str = ''
+  # Lines of the metrics file that are not metrics rows, left out.
+  skipped_lines: Sequence[int] = ()
 
 
 def paper_dataset(config: configs.Config) -> Optional[str]:
@@ -111,31 +114,26 @@ def read_run(workdir: str) -> Run:
     if not os.path.isfile(path):
       raise errors.UsageError(f'{workdir} is not a run directory: {path} '
                                'is missing')
-  with open(config_path) as f:
+  with open(config_path, encoding='utf-8', errors='replace') as f:
     config = configs.Config.from_json(f.read(), source=config_path)
-  rows = []
-  with open(metrics_path) as f:
-    for number, line in enumerate(f, 1):
-      try:
-        rows.append(json.loads(line))
-      except ValueError:
-        raise errors.UsageError(f'{metrics_path}, line {number}: not a JSON '
-                                 'metrics row') from None
+  rows, skipped = summaries.read_metric_rows(metrics_path)
   curve, split, seconds, previous, host = {}, '', 0.0, None, 'unknown'
   for row in rows:
     if row['split'] == 'train':
       start = previous if previous is not None else 0
-      if row.get('steps_per_sec') and previous is not None:
-        seconds += (row['step'] - start) / row['steps_per_sec']
+      rate = row.get('steps_per_sec')
+      if isinstance(rate, (int, float)) and rate > 0 and previous is not None:
+        seconds += (row['step'] - start) / rate
       previous = row['step']
     elif row['split'] == summaries.HOST_SPLIT:
-      host = row['description']
+      host = row.get('description', host)
       previous = None  # A restart: its first interval includes compilation.
-    elif 'accuracy' in row:
+    elif isinstance(row.get('accuracy'), (int, float)):
       curve[row['step']] = row['accuracy']
       split = row['split']
   return Run(os.path.basename(os.path.normpath(workdir)), config, curve, split,
-             max([r['step'] for r in rows], default=0), seconds, host)
+             max([r['step'] for r in rows], default=0), seconds, host,
+             metrics_path, skipped)
 
 
 def initialization_label(config: configs.Config) -> str:
@@ -242,6 +240,11 @@ def main(argv):
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments {argv[1:]}')
   runs = write_report(FLAGS.runs or [], FLAGS.output, FLAGS.title)
+  for run in runs:
+    if run.skipped_lines:
+      lines = ', '.join(str(n) for n in run.skipped_lines)
+      print(f'r_lstm.report: warning: {run.metrics_path}: left out line(s) '
+            f'{lines}, not metrics rows', file=sys.stderr)
   print(f'Wrote {FLAGS.output} ({len(runs)} runs)')
 
 

@@ -37,6 +37,8 @@ def without_notices(text: bytes) -> bytes:
 def import_tensorflow(verbose: bool) -> None:
   """Imports TensorFlow and Keras; unless `verbose`, their start-up
   notices are dropped and anything else they print is kept."""
+  if verbose and importlib.import_module('r_lstm').QUIETED_TENSORFLOW:
+    del os.environ['TF_CPP_MIN_LOG_LEVEL']
   if verbose or 'tensorflow' in sys.modules:
     importlib.import_module('tensorflow')
     return

@@ -189,6 +189,14 @@ class KerasFit:
         for name in names})
     super().compile(optimizer=optimizer, **kwargs)
 
+  def fit(self, x=None, y=None, **kwargs):
+    """Keras' `fit`. A dataset arrives shuffled by its own pipeline
+    (`input_pipeline.train_dataset`), which Keras' `shuffle` cannot touch,
+    so it defaults to False here instead of warning that it is ignored."""
+    if isinstance(x, tf.data.Dataset):
+      kwargs.setdefault('shuffle', False)
+    return super().fit(x, y, **kwargs)
+
   @property
   def metrics(self):
     """The epoch means, so that Keras resets them between epochs."""

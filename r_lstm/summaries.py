@@ -6,7 +6,7 @@ import os
 import platform
 import sys
 import time
-from typing import Any, Dict, TextIO
+from typing import Any, Dict, List, Optional, TextIO, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -100,8 +100,9 @@ class Reporter:
     # their line fails to parse: it is dropped like a torn one.
     with open(self._metrics_path, encoding='utf-8', errors='replace') as f:
       lines = f.readlines()
-    kept = [line for line in lines if _step_of(line) is not None
-            and _step_of(line) <= step]
+    rows = [_metrics_row(line) for line in lines]
+    kept = [line for line, row in zip(lines, rows)
+            if row is not None and row['step'] <= step]
     if len(kept) != len(lines):
       workdir_lib.write_atomically(self._metrics_path, ''.join(kept))
 
@@ -171,22 +172,28 @@ class Reporter:
     print(' | '.join(parts), file=self._stream, flush=True)
 
 
+def read_metric_rows(path: str) -> Tuple[List[Dict[str, Any]], List[int]]:
+  """The rows of a metrics file, and the numbers of its lines that are not
+  one (undecodable bytes, not JSON, or no split and integer step): a killed
+  run may leave a torn last line, a damaged file anything. No file: none."""
+  rows, skipped = [], []
+  if not os.path.exists(path):
+    return rows, skipped
+  with open(path, encoding='utf-8', errors='replace') as f:
+    for number, line in enumerate(f, 1):
+      row = _metrics_row(line)
+      if row is None:
+        skipped.append(number)
+      else:
+        rows.append(row)
+  return rows, skipped
+
+
 def logged_steps(workdir: str, split: str) -> set:
   """The steps of the rows of `split` in the workdir's metrics file (every
   worker of a cluster reads the chief's, to decide as it does)."""
-  path = os.path.join(workdir, METRICS_FILE)
-  if not os.path.exists(path):
-    return set()
-  steps = set()
-  with open(path, encoding='utf-8', errors='replace') as f:
-    for line in f:
-      try:
-        row = json.loads(line)
-      except ValueError:
-        continue
-      if isinstance(row, dict) and row.get('split') == split:
-        steps.add(row.get('step'))
-  return steps
+  rows, _ = read_metric_rows(os.path.join(workdir, METRICS_FILE))
+  return {row['step'] for row in rows if row['split'] == split}
 
 
 def progress_bar(step: int, total: int, width: int = 20) -> str:
@@ -206,12 +213,17 @@ def _hparam_value(value):
   return str(value)  # None
 
 
-def _step_of(line: str):
-  """The step of a metrics row; None for a torn or empty line."""
+def _metrics_row(line: str) -> Optional[Dict[str, Any]]:
+  """The metrics row `line` holds: a JSON object with a split and an
+  integer step; None for anything else (a torn line, damaged bytes)."""
   try:
-    return json.loads(line)['step']
-  except (ValueError, KeyError, TypeError):
+    row = json.loads(line)
+  except ValueError:
     return None
+  if (isinstance(row, dict) and isinstance(row.get('split'), str)
+      and isinstance(row.get('step'), int)):
+    return row
+  return None
 
 
 # Segment images are enlarged to at least this height (nearest neighbour).

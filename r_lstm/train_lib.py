@@ -19,7 +19,8 @@ from typing import Dict, Optional, Tuple
 import tensorflow as tf
 
 from r_lstm import config_rules, configs, distribute, errors, input_pipeline
-from r_lstm import interruption, memory, summaries
+from r_lstm import early_stopping, interruption, learning_rates, memory
+from r_lstm import summaries
 from r_lstm import workdir as workdir_lib
 from r_lstm.checkpoints import RunCheckpoints
 from r_lstm.configs import Config
@@ -87,10 +88,13 @@ class Run:
   def restore(self) -> bool:
     """Restores the newest complete checkpoint, if any (True when one was
     found). The learning rate is the config's, not the checkpoint's (it may
-    have been changed with override_config)."""
+    have been changed with override_config); a schedule is the config's
+    already, a function of the restored update count."""
     if not self.checkpoints.restore():
       return False
-    self.trainer.optimizer.learning_rate = self.config.learning_rate
+    rate = learning_rates.learning_rate(self.config)
+    if not isinstance(rate, learning_rates.WarmupThenDecay):
+      self.trainer.optimizer.learning_rate = rate
     return True
 
   def evaluate(self) -> Dict[str, float]:
@@ -247,10 +251,14 @@ def _train(run: Run, resumed: bool) -> Dict[str, float]:
   reporter.write_host(run.step)
   reporter.write_config(dataclasses.asdict(config), config.to_json())
 
+  stopping = early_stopping.EarlyStopping.from_workdir(
+      config, run.workdir, run.data.test_split_name, run.step)
+
   def evaluate():
     results = run.evaluator.evaluate()
     reporter.write(run.step, run.data.test_split_name, results)
     reporter.write_images(run.step, run.evaluator.segment_images())
+    stopping.record(run.step, results)
     return results
 
   results = None
@@ -259,7 +267,8 @@ def _train(run: Run, resumed: bool) -> Dict[str, float]:
     results = evaluate()
   iterator = trainer.train_iterator()
   reporter.start(run.step)
-  while run.step < config.train_steps and not trainer.stop_signal:
+  while (run.step < config.train_steps and not trainer.stop_signal
+         and not stopping.stopped):
     previous = run.step
     _, end = _loop_bounds(config, previous)
     pretraining = trainer.pretraining
@@ -278,15 +287,17 @@ def _train(run: Run, resumed: bool) -> Dict[str, float]:
     if done or _crossed(previous, step, config.eval_every):
       results = evaluate()
       reporter.start(step)  # Evaluation time is not training speed.
-    if done or _crossed(previous, step, config.checkpoint_every):
+    if (done or stopping.stopped
+        or _crossed(previous, step, config.checkpoint_every)):
       run.checkpoints.save()
   if trainer.stop_signal:
     raise _interrupted(run)
   if results is None:  # Resumed a finished run: evaluate what it left.
     results = run.evaluator.evaluate()
+  stopped = f'; {stopping.reason()}' if stopping.stopped else ''
   print(f'Final {run.data.test_split_name} accuracy of {config.dataset} '
         f'after {run.step} updates: {results["accuracy"]:.4f} '
-        f'({int(results["examples"])} examples)', flush=True)
+        f'({int(results["examples"])} examples){stopped}', flush=True)
   return results
 
 

@@ -13,19 +13,21 @@ from typing import Dict, Optional, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import config_rules, distribute, input_pipeline, steps
+from r_lstm import config_rules, distribute, input_pipeline, learning_rates
+from r_lstm import steps
 from r_lstm.configs import Config
 from r_lstm.errors import NonFiniteError, UsageError
 
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
-  """The config's optimizer; under mixed_float16 inside Keras'
+  """The config's optimizer with its learning rate schedule
+  (`learning_rates`); under mixed_float16 inside Keras'
   `LossScaleOptimizer` (float16 gradients underflow unscaled)."""
+  rate = learning_rates.learning_rate(config)
   if config.optimizer == 'adam':
-    optimizer = keras.optimizers.Adam(config.learning_rate,
-                                      epsilon=config.adam_epsilon)
+    optimizer = keras.optimizers.Adam(rate, epsilon=config.adam_epsilon)
   else:
-    optimizer = keras.optimizers.RMSprop(config.learning_rate)
+    optimizer = keras.optimizers.RMSprop(rate)
   if config.precision == 'mixed_float16':
     return keras.optimizers.LossScaleOptimizer(optimizer)
   return optimizer

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,7 +85,7 @@ class KerasFormatTest(tf.test.TestCase, parameterized.TestCase):
     json.dumps(layer.get_config())  # Plain JSON, as .keras files hold.
 
 
-class ExportTest(testing.TinyRunTestCase):
+class ExportTest(testing.TinyRunTestCase, parameterized.TestCase):
 
   @classmethod
   def setUpClass(cls):
@@ -170,6 +171,62 @@ class ExportTest(testing.TinyRunTestCase):
       columns = [f'p_{k}' for k in range(probabilities.shape[1])]
       self.assertAllClose([[float(r[c]) for c in columns] for r in got],
                           probabilities, atol=1e-5, msg=source)
+
+  def test_export_removes_what_a_killed_export_left(self):
+    parent = self.create_tempdir().full_path
+    # A dead process's staging directory (no process has PID 2**22 + 1
+    # here: Linux's PID limit is 2**22), one of the earlier unnamed kind,
+    # and a live process's (this one's), which must stay.
+    dead = os.path.join(parent, f'.export-{2 ** 22 + 1}-abc')
+    unnamed = os.path.join(parent, '.export-k2j4h1')
+    live = os.path.join(parent, f'.export-{os.getpid()}-xyz')
+    for path in (dead, unnamed, live):
+      os.makedirs(os.path.join(path, 'variables'))
+    result = testing.run_module('r_lstm.export', f'--workdir={self.run_dir}',
+                                f'--output={parent}/export')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    self.assertEqual(sorted(os.listdir(parent)),
+                     sorted(['export', os.path.basename(live)]))
+
+  def test_predict_refuses_data_the_model_was_not_built_for(self):
+    tmp = self.create_tempdir().full_path
+    rng = np.random.RandomState(0)
+    colour = os.path.join(tmp, 'colour.npz')
+    np.savez(colour, x_train=rng.randint(0, 256, (4, 4, 4, 3), np.uint8),
+             y_train=np.zeros(4, np.uint8),
+             x_test=rng.randint(0, 256, (3, 4, 4, 3), np.uint8),
+             y_test=np.zeros(3, np.uint8))
+    many_classes = os.path.join(tmp, 'classes.npz')
+    arrays = testing.write_tiny_npz(many_classes)
+    np.savez(many_classes, **{**arrays, 'y_test': np.full(10, 5, np.uint8)})
+    output = os.path.join(tmp, 'p.csv')
+    for model in (self.run_dir, self.export_dir):
+      for dataset, message in ((colour, 'has 3 channel\\(s\\) per step .* '
+                                        'the model reads 1'),
+                               (many_classes, 'has label 5, and the model has '
+                                              '2 classes')):
+        error = self.assertRefusedUntouched(
+            'predict', self.template, f'--model={model}',
+            f'--dataset=npz:{dataset}', f'--output={output}')
+        self.assertRegex(error, message)
+        self.assertFalse(os.path.exists(output))
+
+  @parameterized.parameters('truncated_graph', 'no_variables')
+  def test_predict_names_a_damaged_export(self, damage):
+    damaged = os.path.join(self.create_tempdir().full_path, 'export')
+    shutil.copytree(self.export_dir, damaged)
+    if damage == 'truncated_graph':
+      path = os.path.join(damaged, 'saved_model.pb')
+      with open(path, 'rb') as f:
+        graph = f.read()
+      with open(path, 'wb') as f:
+        f.write(graph[:len(graph) // 3])
+    else:
+      shutil.rmtree(os.path.join(damaged, 'variables'))
+    error = self.assertRefusedUntouched(
+        'predict', damaged, f'--model={damaged}',
+        f'--output={os.path.join(self.create_tempdir().full_path, "p.csv")}')
+    self.assertIn(f'{damaged} is a damaged export', error)
 
   def test_export_refuses_an_existing_output(self):
     self.assertRefusedUntouched('export', self.template,

@@ -1,6 +1,7 @@
 """The README's usage commands and Python API snippets run as written, from
 a directory outside the checkout."""
 
+import json
 import os
 import re
 import shlex
@@ -9,7 +10,6 @@ import sys
 
 import tensorflow as tf
 
-from experiments import mnist as mnist_experiments
 from tests import testing
 
 # Appended to the README's training commands so that they finish in
@@ -72,9 +72,11 @@ def shell_commands(section):
 
 def installed_env(home):
   """The environment of a user's shell: no PYTHONPATH (the package must be
-  installed, not found in the checkout) and HOME at `home`."""
-  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-  env.update(HOME=home, TF_CPP_MIN_LOG_LEVEL='3')
+  installed, not found in the checkout), no TF_CPP_MIN_LOG_LEVEL (what
+  TensorFlow prints is what a user sees) and HOME at `home`."""
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('PYTHONPATH', 'TF_CPP_MIN_LOG_LEVEL')}
+  env['HOME'] = home
   return env
 
 
@@ -124,10 +126,20 @@ class ReadmeCommandsTest(tf.test.TestCase):
     commands = [c for c in shell_commands(readme_section('Results', '##'))
                 if c[:3] == ['python', '-m', 'experiments.mnist']]
     self.assertNotEmpty(commands)
+    # In a subprocess: experiments.mnist defines absl flags that other test
+    # modules' imports define too.
+    listed = subprocess.run(
+        [sys.executable, '-c', 'import json; from experiments import mnist; '
+         'print(json.dumps({name: sorted(variants) for name, (_, variants) '
+         'in mnist.EXPERIMENTS.items()}))'],
+        cwd=testing.REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, 'PYTHONPATH': testing.REPO})
+    self.assertEqual(listed.returncode, 0, msg=listed.stderr[-3000:])
+    experiments = json.loads(listed.stdout.strip().splitlines()[-1])
     for command in commands:
       flags = dict(word[2:].split('=', 1) for word in command[3:]
                    if word.startswith('--'))
-      _, variants = mnist_experiments.EXPERIMENTS[flags['experiment']]
+      variants = experiments[flags['experiment']]
       for variant in flags['variants'].split(','):
         self.assertIn(variant, variants, msg=command)
       self.assertEqual(flags['npz'], '$HOME/.keras/datasets/mnist.npz')
@@ -142,7 +154,8 @@ class ReadmeTest(tf.test.TestCase):
     self.assertLen(self.snippets, 2)
 
   def run_snippet(self, snippet):
-    """Runs `snippet` in a new directory; (directory, its last line)."""
+    """Runs `snippet` in a new directory as a user would; (directory, its
+    last line)."""
     directory = self.create_tempdir().full_path
     # From an unrelated directory with no PYTHONPATH: the package must be
     # installed (requirements.txt installs it), not found in the checkout.
@@ -150,6 +163,8 @@ class ReadmeTest(tf.test.TestCase):
                             env=installed_env(os.environ.get('HOME', '')),
                             capture_output=True, text=True, timeout=600)
     self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    # Quiet: no TensorFlow start-up notices, no Keras warnings.
+    self.assertEqual(result.stderr, '')
     return directory, result.stdout.strip().splitlines()[-1]
 
   def test_python_api_snippet_runs_from_any_directory(self):

@@ -173,6 +173,20 @@ class OneWriterTest(tf.test.TestCase):
     evaluations = lambda w: [r for r in metric_rows(w) if r['split'] == 'test']
     self.assertEqual(evaluations(self.workdir), evaluations(reference))
 
+  def test_a_second_signal_ends_at_once_with_one_line_and_resumes(self):
+    process = _start(self.workdir, self.npz)
+    _wait_for_update(process, self.workdir, 5)
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)  # Two signals pending at once would be one.
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=240)
+    self.assertEqual(process.returncode,
+                     cli.INTERRUPTED_EXIT_BASE + signal.SIGTERM, msg=stderr)
+    line = _one_line(self, stderr, 'r_lstm.train: stopped:')
+    self.assertIn('a second SIGTERM ended training at once', line)
+    result = self.train()
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+
   def test_a_second_trainer_is_refused_and_a_dead_ones_lock_is_taken(self):
     first = _start(self.workdir, self.npz, '--train_steps=100000')
     _wait_for_update(first, self.workdir, 2)

@@ -7,6 +7,7 @@ from absl.testing import parameterized
 import tensorflow as tf
 
 from r_lstm import configs, errors, paper, presets, registry, report
+from tests import testing
 
 
 def write_run(workdir, config, rows):
@@ -102,6 +103,38 @@ class ReportTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(errors.UsageError, 'not a run directory'):
       report.write_report([self.create_tempdir().full_path],
                           os.path.join(self.create_tempdir().full_path, 'R.md'))
+
+
+  def test_damaged_metrics_rows_are_left_out_with_one_warning_line(self):
+    root = self.create_tempdir().full_path
+    workdir = os.path.join(root, 'run')
+    write_run(workdir, configs.Config(dataset='mnist5k'), [
+        {'step': 5, 'split': 'train', 'steps_per_sec': 1.0},
+        {'step': 5, 'split': 'validation', 'accuracy': 0.5}])
+    with open(os.path.join(workdir, 'metrics.jsonl'), 'ab') as f:
+      f.write(b'\xff\xfe\x00binary\n')                      # line 3
+      f.write(b'{"step": 10, "accuracy": 0.7}\n')              # 4: no split
+      f.write(b'{"step": 10, "split": "train", "steps_per_sec": "x"}\n')
+      f.write(b'{"step": 10, "split": "validation", "accuracy": 0.75}\n')
+      f.write(b'{"step": 12, "split": "vali')                  # 7: torn
+    output = os.path.join(root, 'R.md')
+    result = testing.run_module('r_lstm.report', f'--runs={workdir}',
+                                f'--output={output}')
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    self.assertEqual(result.stderr.strip().splitlines(), [
+        f'r_lstm.report: warning: {workdir}/metrics.jsonl: left out line(s) '
+        '3, 4, 7, not metrics rows'])
+    with open(output) as f:
+      self.assertIn('| run | mnist5k | lstm | 300 | — | 75.00 | validation | '
+                    '10 |', f.read())
+
+  def test_an_undecodable_config_is_one_line(self):
+    workdir = os.path.join(self.create_tempdir().full_path, 'run')
+    write_run(workdir, configs.Config(), [])
+    with open(os.path.join(workdir, 'config.json'), 'wb') as f:
+      f.write(b'\xff\xfe{')
+    with self.assertRaisesRegex(errors.UsageError, 'not valid JSON'):
+      report.read_run(workdir)
 
 
 if __name__ == '__main__':

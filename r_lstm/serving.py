@@ -1,0 +1,79 @@
+"""The exported model's raw-input endpoint: the run's own preprocessing
+inside the served graph, so a user with an image (or a text) needs nothing
+but TensorFlow.
+
+- Image runs get `serve_images`: uint8 images [batch, height, width,
+  channels] of any size and 1 or 3 channels -> the run's grey conversion,
+  area resize and pixel permutation (`images.pixel_tokens`, the function
+  the training data went through) -> class probabilities.
+- Text runs get `serve_text`: strings [batch] -> their UTF-8 bytes, the
+  first `max_length` kept, as the CSV reader keeps them -> probabilities.
+Runs on integer token arrays (an npz of tokens) have no raw form: their
+tokens are the input, through `serve`.
+"""
+
+from typing import Callable, Optional, Tuple
+
+import tensorflow as tf
+
+from r_lstm import configs, input_pipeline, registry
+from r_lstm import images as images_lib
+
+IMAGES_ENDPOINT = 'serve_images'
+TEXT_ENDPOINT = 'serve_text'
+
+Endpoint = Tuple[str, Callable, list]
+
+
+def is_text(config: configs.Config) -> bool:
+  return (config.dataset in registry.TEXT_CSV
+          or config.dataset.startswith('textcsv:'))
+
+
+def image_tokens(images: tf.Tensor, config: configs.Config,
+                 data: input_pipeline.SequenceData) -> tf.Tensor:
+  """int32 tokens [batch, steps, channels] the model reads for uint8
+  `images` [batch, height, width, channels]."""
+  tokens = images_lib.pixel_tokens(images, config.image_size,
+                                   config.grayscale)
+  tf.debugging.assert_equal(
+      tf.shape(tokens)[-1], data.channels,
+      message=f'the model reads {data.channels}-channel pixels')
+  if data.permutation is not None:
+    tf.debugging.assert_equal(
+        tf.shape(tokens)[1], len(data.permutation),
+        message=f'the permutation orders {len(data.permutation)} pixels')
+    tokens = tf.gather(tokens, data.permutation, axis=1)
+  return tf.cast(tokens, tf.int32)
+
+
+def text_tokens(texts: tf.Tensor, config: configs.Config
+                ) -> Tuple[tf.Tensor, tf.Tensor]:
+  """(int32 tokens [batch, steps, 1], lengths) of UTF-8 `texts` [batch]."""
+  if config.max_length is not None:
+    texts = tf.strings.substr(texts, 0, config.max_length)
+  characters = tf.strings.bytes_split(texts)
+  values = tf.io.decode_raw(characters.flat_values, tf.uint8)[:, 0]
+  tokens = characters.with_flat_values(tf.cast(values, tf.int32))
+  return tokens.to_tensor()[..., tf.newaxis], tf.cast(
+      tokens.row_lengths(), tf.int32)
+
+
+def raw_endpoint(probabilities: Callable, config: configs.Config,
+                 data: input_pipeline.SequenceData) -> Optional[Endpoint]:
+  """(name, function, input signature) of the run's raw-input endpoint,
+  or None; `probabilities` maps (tokens, lengths) to the output dict."""
+  if is_text(config):
+    def from_text(texts):
+      return probabilities(*text_tokens(texts, config))
+    return (TEXT_ENDPOINT, from_text,
+            [tf.TensorSpec([None], tf.string, name='texts')])
+  if data.image_shape is None and data.permutation is None:
+    return None
+
+  def from_images(images):
+    tokens = image_tokens(images, config, data)
+    shape = tf.shape(tokens)
+    return probabilities(tokens, tf.fill([shape[0]], shape[1]))
+  return (IMAGES_ENDPOINT, from_images,
+          [tf.TensorSpec([None, None, None, None], tf.uint8, name='images')])
