@@ -21,11 +21,14 @@ from r_lstm import startup
 startup.import_tensorflow(verbose=startup.verbosity_requested(sys.argv))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from r_lstm import errors
 from r_lstm.errors import Interrupted, NonFiniteError, PeerLost, UsageError
 
 USAGE_EXIT_CODE = 2
 NONFINITE_EXIT_CODE = 3
 PEER_LOST_EXIT_CODE = 4
+# The machine refused a read or a write (errors.environment_fault).
+ENVIRONMENT_EXIT_CODE = 5
 # Stopped by a signal after saving: 128 + the signal number, the shell's
 # convention (130 for SIGINT, 143 for SIGTERM).
 INTERRUPTED_EXIT_BASE = 128
@@ -55,6 +58,15 @@ def usage_errors_exit(program: str):
       except Interrupted as error:
         print(f'{program}: stopped: {error}', file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_BASE + error.signal_number)
+      except Exception as error:  # pylint: disable=broad-except
+        fault = errors.environment_fault(error)
+        if fault is None:
+          raise
+        if not isinstance(error, errors.EnvironmentFault):
+          fault += ('; nothing half-written was left (every output is '
+                    'written to a temporary name and renamed)')
+        print(f'{program}: error: {fault}', file=sys.stderr)
+        sys.exit(ENVIRONMENT_EXIT_CODE)
       except KeyboardInterrupt:
         # Ctrl-C outside training (while loading data, say): nothing new
         # was made, so there is nothing to save.

@@ -5,8 +5,9 @@ in its messages, as Python spells them; the command-line entry points
 (`r_lstm.cli`) render them as flags, in one line with an exit code.
 """
 
+import errno
 import re
-from typing import Sequence
+from typing import Optional, Sequence
 
 
 class UsageError(ValueError):
@@ -61,3 +62,35 @@ def first_line(error: Exception) -> str:
   one-line errors that quote a library's reason."""
   text = str(error).strip()
   return text.splitlines()[0] if text else type(error).__name__
+
+
+class EnvironmentFault(RuntimeError):
+  """The machine refused a read or a write (a full disk, a read-only,
+  forbidden or vanished path); the message names it and what was saved."""
+
+
+# The OSError numbers that are the machine's refusal, not a bug; and the
+# words TensorFlow's I/O errors carry for the same conditions.
+ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                      errno.EPERM, errno.ENOENT)
+_TENSORFLOW_REASONS = ('No space left on device', 'Disk quota exceeded',
+                       'Read-only file system', 'Permission denied')
+
+
+def environment_fault(error: BaseException) -> Optional[str]:
+  """One line saying what the machine refused, when `error` is an OSError
+  with one of `ENVIRONMENT_ERRNOS` or a TensorFlow I/O error that wraps
+  one; None for anything else (a bug keeps its traceback)."""
+  if isinstance(error, EnvironmentFault):
+    return str(error)
+  if isinstance(error, OSError) and error.errno in ENVIRONMENT_ERRNOS:
+    where = error.filename or ''
+    return (f'{where}: {error.strerror}' if where
+            else error.strerror or first_line(error))
+  if type(error).__module__.startswith('tensorflow'):
+    # Less the op's wrapping: '{{function_node ...}} PATH; REASON [Op:X]'.
+    text = re.sub(r'\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]', '',
+                  first_line(error))
+    if any(reason in text for reason in _TENSORFLOW_REASONS):
+      return text[:400]
+  return None

@@ -7,10 +7,8 @@ decides when to evaluate, checkpoint and report, holds the workdir's lock
 and turns a stop signal into a saved checkpoint.
 """
 
-import contextlib
 import dataclasses
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -20,7 +18,7 @@ import tensorflow as tf
 
 from r_lstm import config_rules, configs, distribute, errors, input_pipeline
 from r_lstm import early_stopping, interruption, learning_rates, memory
-from r_lstm import summaries
+from r_lstm import run_faults, summaries
 from r_lstm import workdir as workdir_lib
 from r_lstm.checkpoints import RunCheckpoints
 from r_lstm.configs import Config
@@ -182,53 +180,28 @@ def train_and_evaluate(
   if not run.is_chief:
     try:
       resumed = run.restore()
-      with interruption.StopOnSignals(run.trainer.request_stop,
-                                      stop_signals), _peers_answer(run):
+      stops = interruption.StopOnSignals(run.trainer.request_stop,
+                                         stop_signals)
+      with stops, run_faults.peers_answer(run):
         return _train(run, resumed)
     finally:
       shutil.rmtree(run.output_dir, ignore_errors=True)
   lock = workdir_lib.Lock(workdir)
-  if os.path.isdir(workdir):
-    lock.acquire()  # Before reading what another trainer may be writing.
-  try:
-    resumed = run.restore()  # Reads only: a bad checkpoint stops here.
-    os.makedirs(workdir, exist_ok=True)
-    lock.acquire()
-    lock.record_holder()
-    run.checkpoints.tidy()
-    with interruption.StopOnSignals(run.trainer.request_stop,
-                                    stop_signals), _peers_answer(run):
-      return _train(run, resumed)
-  finally:
-    lock.release()
-
-
-# What a collective op raises on the workers left when one of them dies.
-_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.AbortedError,
-                tf.errors.CancelledError, tf.errors.DeadlineExceededError)
-
-
-@contextlib.contextmanager
-def _peers_answer(run: Run):
-  """Turns a lost worker of a multi-worker run into `PeerLost`, which
-  names the checkpoint every worker resumes from when relaunched. Nothing
-  is saved: the update in flight may be half applied."""
-  try:
-    yield
-  except _PEER_ERRORS as error:
-    if not distribute.in_cluster(run.trainer.strategy):
-      raise
-    reason = next((line.strip() for line in str(error).splitlines()
-                   if re.search(r'abort|peer|unavailable|deadline',
-                                line, re.IGNORECASE)),
-                  type(error).__name__)
-    complete = workdir_lib.complete_checkpoints(run.checkpoints.restore_from)
-    resume = (f'resumes from {complete[-1]}' if complete
-              else 'starts from scratch (no checkpoint yet)')
-    raise errors.PeerLost(
-        f'a worker of the cluster stopped answering at update {run.step} '
-        f'({reason[:200]}); relaunching every worker with the same command '
-        f'{resume}') from None
+  with run_faults.environment_faults(run):
+    if os.path.isdir(workdir):
+      lock.acquire()  # Before reading what another trainer may be writing.
+    try:
+      resumed = run.restore()  # Reads only: a bad checkpoint stops here.
+      os.makedirs(workdir, exist_ok=True)
+      lock.acquire()
+      lock.record_holder()
+      run.checkpoints.tidy()
+      stops = interruption.StopOnSignals(run.trainer.request_stop,
+                                         stop_signals)
+      with stops, run_faults.peers_answer(run):
+        return _train(run, resumed)
+    finally:
+      lock.release()
 
 
 def _train(run: Run, resumed: bool) -> Dict[str, float]:

@@ -1,9 +1,11 @@
 """The library's errors name config fields; the command line, flags."""
 
+import errno
+
 from absl.testing import parameterized
 import tensorflow as tf
 
-from r_lstm import config_rules, configs
+from r_lstm import config_rules, configs, errors
 from r_lstm.errors import UsageError
 
 
@@ -38,6 +40,32 @@ class UsageErrorTest(tf.test.TestCase, parameterized.TestCase):
     self.assertStartsWith(str(raised.exception), message)
     self.assertNotIn('--', str(raised.exception))
     self.assertIn(f'--{field}', raised.exception.as_flags())
+
+
+
+class EnvironmentFaultTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(
+      (OSError(errno.ENOSPC, 'No space left on device', '/w/x'),
+       '/w/x: No space left on device'),
+      (OSError(errno.EROFS, 'Read-only file system'), 'Read-only file system'),
+      (PermissionError(errno.EACCES, 'Permission denied', '/w'),
+       '/w: Permission denied'),
+      (tf.errors.ResourceExhaustedError(
+          None, None, '{{function_node __wrapped__SaveV2_dtypes_1_device_/'
+          'job:localhost/replica:0/task:0/device:CPU:0}} /w/v.tmp; No space '
+          'left on device [Op:SaveV2]'), '/w/v.tmp; No space left on device'),
+      (tf.errors.PermissionDeniedError(None, None, '/w/c; Permission denied'),
+       '/w/c; Permission denied'),
+  )
+  def test_the_machines_refusals_are_one_line(self, error, line):
+    self.assertEqual(errors.environment_fault(error), line)
+
+  @parameterized.parameters(
+      OSError(errno.EINVAL, 'Invalid argument'), ValueError('No space left'),
+      tf.errors.InvalidArgumentError(None, None, 'shapes differ'))
+  def test_anything_else_is_left_to_its_traceback(self, error):
+    self.assertIsNone(errors.environment_fault(error))
 
 
 if __name__ == '__main__':
