@@ -189,8 +189,9 @@ def score_inputs(config, channels: int, raw_scorer, patterns: List[str],
   """(file names, probabilities) of the files `patterns` name."""
   if raw_scorer is None:
     raise errors.UsageError(
-        'this model reads token arrays, not images or text; score them with '
-        '--dataset=npz:PATH')
+        'this model takes no images or text: it was trained on token arrays '
+        '(score them with --dataset=npz:PATH), or it is an export made '
+        'before exports served them (export the run again)')
   names, batches = [], []
   for batch_names, inputs in raw_inputs(patterns, config, channels,
                                         batch_size):
