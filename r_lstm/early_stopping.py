@@ -21,9 +21,7 @@ class EarlyStopping:
     self.patience = config.early_stopping_patience
     self.metric = config.early_stopping_metric
     self._higher_is_better = configs.STOPPING_METRICS[self.metric]
-    self.history: List[Tuple[int, float]] = []
-    for step, value in history:
-      self.record(step, {self.metric: value})
+    self._values: Dict[int, float] = dict(history)  # update -> value
 
   @classmethod
   def from_workdir(cls, config: configs.Config, workdir: str, split: str,
@@ -39,25 +37,25 @@ class EarlyStopping:
         if (row['split'] == split and row['step'] <= up_to
             and isinstance(row.get(metric), (int, float))):
           history[row['step']] = row[metric]
-    return cls(config, sorted(history.items()))
+    return cls(config, history.items())
 
   def record(self, step: int, results: Dict[str, float]) -> None:
     """Adds the evaluation after update `step` (again: replaces it)."""
-    self.history = sorted([(s, v) for s, v in self.history if s != step]
-                          + [(step, float(results[self.metric]))])
+    self._values[step] = float(results[self.metric])
 
-  def _best(self) -> Tuple[int, float]:
-    """(index, (step, value)) of the first best evaluation."""
-    key = (lambda item: -item[1][1]) if self._higher_is_better else (
-        lambda item: item[1][1])
-    return min(enumerate(self.history), key=key)
+  def _best(self) -> Tuple[int, Tuple[int, float]]:
+    """(index in update order, (step, value)) of the first best
+    evaluation."""
+    sign = -1 if self._higher_is_better else 1
+    return min(enumerate(sorted(self._values.items())),
+               key=lambda item: sign * item[1][1])
 
   @property
   def stopped(self) -> bool:
-    if not self.patience or not self.history:
+    if not self.patience or not self._values:
       return False
     index, _ = self._best()
-    return len(self.history) - 1 - index >= self.patience
+    return len(self._values) - 1 - index >= self.patience
 
   def reason(self) -> Optional[str]:
     """Why training stopped, or None while it goes on."""

@@ -53,15 +53,13 @@ def export_model(model: keras.Model, config: configs.Config, channels: int,
     archive = keras.export.ExportArchive()
     archive.track(model)
 
-    def probabilities(tokens, lengths):
-      return {'probabilities': tf.nn.softmax(model(tokens, lengths))}
-
+    probabilities = serving.probabilities_of(model)
     archive.add_endpoint(ENDPOINT, probabilities,
                          input_signature=serving_signature(channels))
     raw = data and serving.raw_endpoint(probabilities, config, data)
     if raw:
-      name, function, signature = raw
-      archive.add_endpoint(name, function, input_signature=signature)
+      archive.add_endpoint(raw.name, raw.function,
+                           input_signature=raw.signature)
     archive.write_out(staging, verbose=False)
     model.save(os.path.join(staging, KERAS_FILE))
     with open(os.path.join(staging, CONFIG_FILE), 'w') as f:

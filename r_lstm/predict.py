@@ -76,14 +76,11 @@ def load_scorer(model_dir: str):
             raw and (lambda inputs: raw(inputs)['probabilities']),
             None, None)
   run = train_lib.load_trained(model_dir)
-  model = run.model
-
-  def probabilities(tokens, lengths):
-    return {'probabilities': tf.nn.softmax(model(tokens, lengths))}
+  probabilities = serving.probabilities_of(run.model)
   raw = serving.raw_endpoint(probabilities, run.config, run.data)
   raw_scorer = raw and tf.function(
-      lambda inputs: raw[1](inputs)['probabilities'],
-      input_signature=raw[2])
+      lambda inputs: raw.function(inputs)['probabilities'],
+      input_signature=raw.signature)
   return (run.config, run.data.channels,
           tf.function(lambda tokens, lengths: probabilities(
               tokens, lengths)['probabilities']),

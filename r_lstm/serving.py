@@ -12,7 +12,7 @@ Runs on integer token arrays (an npz of tokens) have no raw form: their
 tokens are the input, through `serve`.
 """
 
-from typing import Callable, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
 
@@ -22,7 +22,21 @@ from r_lstm import images as images_lib
 IMAGES_ENDPOINT = 'serve_images'
 TEXT_ENDPOINT = 'serve_text'
 
-Endpoint = Tuple[str, Callable, list]
+
+
+class Endpoint(NamedTuple):
+  """A served function: its name, the function and its input signature."""
+  name: str
+  function: Callable
+  signature: list
+
+
+def probabilities_of(model) -> Callable:
+  """(tokens, lengths) -> {'probabilities': softmax of `model`'s logits},
+  what every endpoint returns."""
+  def probabilities(tokens, lengths):
+    return {'probabilities': tf.nn.softmax(model(tokens, lengths))}
+  return probabilities
 
 
 def is_text(config: configs.Config) -> bool:
@@ -66,8 +80,8 @@ def raw_endpoint(probabilities: Callable, config: configs.Config,
   if is_text(config):
     def from_text(texts):
       return probabilities(*text_tokens(texts, config))
-    return (TEXT_ENDPOINT, from_text,
-            [tf.TensorSpec([None], tf.string, name='texts')])
+    return Endpoint(TEXT_ENDPOINT, from_text,
+                    [tf.TensorSpec([None], tf.string, name='texts')])
   if data.image_shape is None and data.permutation is None:
     return None
 
@@ -75,5 +89,6 @@ def raw_endpoint(probabilities: Callable, config: configs.Config,
     tokens = image_tokens(images, config, data)
     shape = tf.shape(tokens)
     return probabilities(tokens, tf.fill([shape[0]], shape[1]))
-  return (IMAGES_ENDPOINT, from_images,
-          [tf.TensorSpec([None, None, None, None], tf.uint8, name='images')])
+  return Endpoint(IMAGES_ENDPOINT, from_images,
+                  [tf.TensorSpec([None, None, None, None], tf.uint8,
+                                 name='images')])

@@ -27,15 +27,11 @@ def _files(directory):
                 for root, _, names in os.walk(directory) for name in names)
 
 
-class DamagedExportTest(testing.TinyRunTestCase):
+class DamagedExportTest(testing.TinyExportTestCase):
 
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.export_dir = os.path.join(cls.template, 'export')
-    result = testing.run_module('r_lstm.export', f'--workdir={cls.run_dir}',
-                                f'--output={cls.export_dir}')
-    assert result.returncode == 0, result.stderr[-3000:]
     cls.files = _files(cls.export_dir)
 
   @EXAMPLES

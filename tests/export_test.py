@@ -85,16 +85,7 @@ class KerasFormatTest(tf.test.TestCase, parameterized.TestCase):
     json.dumps(layer.get_config())  # Plain JSON, as .keras files hold.
 
 
-class ExportTest(testing.TinyRunTestCase, parameterized.TestCase):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.export_dir = os.path.join(cls.template, 'export')
-    result = testing.run_module('r_lstm.export', f'--workdir={cls.run_dir}',
-                                f'--output={cls.export_dir}')
-    assert result.returncode == 0, result.stderr[-3000:]
-    cls.export_stdout = result.stdout
+class ExportTest(testing.TinyExportTestCase, parameterized.TestCase):
 
   def test_export_holds_a_saved_model_a_keras_file_and_the_config(self):
     self.assertIn('at step 2', self.export_stdout)

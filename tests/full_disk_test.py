@@ -49,9 +49,6 @@ class FullDiskTest(tf.test.TestCase):
   def free(self):
     os.remove(self.filler)
 
-  def run_tool(self, module, *args):
-    return testing.run_module(module, *args)
-
   def assertRefusedForSpace(self, result, program):
     self.assertEqual(result.returncode, cli.ENVIRONMENT_EXIT_CODE,
                      msg=result.stderr[-3000:])
@@ -62,9 +59,16 @@ class FullDiskTest(tf.test.TestCase):
     return lines[0]
 
   def train(self, workdir, steps):
-    return self.run_tool('r_lstm.train', f'--workdir={workdir}',
-                         f'--dataset=npz:{self.npz}', *FLAGS,
-                         f'--train_steps={steps}')
+    return testing.run_module('r_lstm.train', f'--workdir={workdir}',
+                              f'--dataset=npz:{self.npz}', *FLAGS,
+                              f'--train_steps={steps}')
+
+  def assertFinishesWithSpaceAgain(self, workdir, steps):
+    """Frees the disk; the same command then trains to `steps`."""
+    self.free()
+    result = self.train(workdir, steps)
+    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
+    self.assertIn(f'after {steps} updates', result.stdout)
 
   def test_training_on_a_full_disk_from_the_first_start(self):
     workdir = os.path.join(self.disk, 'run')
@@ -72,10 +76,7 @@ class FullDiskTest(tf.test.TestCase):
     line = self.assertRefusedForSpace(self.train(workdir, 4), 'r_lstm.train')
     self.assertIn('no checkpoint was saved yet', line)
     self.assertIn(workdir, line)
-    self.free()
-    result = self.train(workdir, 4)
-    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
-    self.assertIn('after 4 updates', result.stdout)
+    self.assertFinishesWithSpaceAgain(workdir, 4)
 
   def test_a_disk_that_fills_mid_run_keeps_the_last_checkpoint(self):
     workdir = os.path.join(self.disk, 'run')
@@ -84,10 +85,7 @@ class FullDiskTest(tf.test.TestCase):
     line = self.assertRefusedForSpace(self.train(workdir, 8), 'r_lstm.train')
     self.assertIn('the newest complete checkpoint is', line)
     self.assertIn(f'{workdir}/checkpoints/ckpt-4', line)
-    self.free()
-    result = self.train(workdir, 8)
-    self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
-    self.assertIn('after 8 updates', result.stdout)
+    self.assertFinishesWithSpaceAgain(workdir, 8)
 
   def test_export_and_predict_onto_a_full_disk(self):
     workdir = os.path.join(self.tmp, 'run')
@@ -95,13 +93,13 @@ class FullDiskTest(tf.test.TestCase):
     self.fill()
     export = os.path.join(self.disk, 'export')
     self.assertRefusedForSpace(
-        self.run_tool('r_lstm.export', f'--workdir={workdir}',
-                      f'--output={export}'), 'r_lstm.export')
+        testing.run_module('r_lstm.export', f'--workdir={workdir}',
+                           f'--output={export}'), 'r_lstm.export')
     self.assertEqual(sorted(os.listdir(self.disk)), ['filler'])
     predictions = os.path.join(self.disk, 'p.csv')
     self.assertRefusedForSpace(
-        self.run_tool('r_lstm.predict', f'--model={workdir}',
-                      f'--output={predictions}'), 'r_lstm.predict')
+        testing.run_module('r_lstm.predict', f'--model={workdir}',
+                           f'--output={predictions}'), 'r_lstm.predict')
     self.assertEqual(glob.glob(os.path.join(self.disk, '*')),
                      [self.filler])
 

@@ -137,6 +137,20 @@ class TinyRunTestCase(tf.test.TestCase):
     return errors[0]
 
 
+class TinyExportTestCase(TinyRunTestCase):
+  """`TinyRunTestCase` with the run exported by `r_lstm.export` to
+  `export_dir` (its stdout: `export_stdout`)."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.export_dir = os.path.join(cls.template, 'export')
+    result = run_module('r_lstm.export', f'--workdir={cls.run_dir}',
+                        f'--output={cls.export_dir}')
+    assert result.returncode == 0, result.stderr[-3000:]
+    cls.export_stdout = result.stdout
+
+
 @dataclasses.dataclass
 class Attempt:
   """A command-line run and its workdir's files before and after it."""
