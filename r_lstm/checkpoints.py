@@ -12,7 +12,7 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import errors
+from r_lstm import errors, files
 from r_lstm import workdir as workdir_lib
 from r_lstm.errors import NonFiniteError, UsageError
 
@@ -93,9 +93,9 @@ class RunCheckpoints:
     return True
 
   def _stray_files(self) -> str:
-    if not os.path.isdir(self.restore_from):
+    if not files.isdir(self.restore_from):
       return ''
-    names = sorted(name for name in os.listdir(self.restore_from)
+    names = sorted(name for name in files.listdir(self.restore_from)
                    if name.startswith('ckpt-') and not name.endswith('_temp'))
     return ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
 

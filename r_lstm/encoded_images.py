@@ -18,7 +18,7 @@ from typing import Dict
 
 import numpy as np
 
-from r_lstm import workdir
+from r_lstm import files
 from r_lstm import arrays as arrays_lib
 from r_lstm.errors import UsageError
 
@@ -89,7 +89,7 @@ def decode_npz(source: str, output: str) -> Dict[str, object]:
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   arrays_file = io.BytesIO()
   np.savez(arrays_file, **decoded)
-  workdir.write_atomically(output, arrays_file.getvalue())
-  workdir.write_atomically(f'{output}.json',
-                           json.dumps(record, indent=1) + '\n')
+  files.write_atomically(output, arrays_file.getvalue())
+  files.write_atomically(f'{output}.json',
+                         json.dumps(record, indent=1) + '\n')
   return record

@@ -16,7 +16,9 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from r_lstm import configs, errors, input_pipeline, serving, train_lib
+from r_lstm import configs, disk_space, errors, files, input_pipeline
+from r_lstm import serving
+from r_lstm import train_lib
 from r_lstm import workdir as workdir_lib
 
 ENDPOINT = 'serve'
@@ -24,6 +26,9 @@ ENDPOINT = 'serve'
 # output, then renamed into place.
 STAGING_PREFIX = '.export-'
 KERAS_FILE = 'model.keras'
+# Written last where an export is copied into place: its presence marks a
+# complete export.
+SAVED_MODEL_FILE = 'saved_model.pb'
 CONFIG_FILE = workdir_lib.CONFIG_FILE
 
 
@@ -40,15 +45,26 @@ def export_model(model: keras.Model, config: configs.Config, channels: int,
 
   With the run's `data`, the SavedModel also has the raw-input endpoint
   (`serving.raw_endpoint`: images or text through the run's own
-  preprocessing). The directory appears complete or not at all: it is
-  written next to `output` and renamed into place.
+  preprocessing). The directory appears complete or not at all: on a
+  local disk it is written next to `output` and renamed into place; on a
+  TensorFlow filesystem (`gs://`), which cannot rename a directory at
+  once, it is written to a local scratch directory and copied, its
+  `saved_model.pb` last, and removed again if the copy fails.
   """
   _check_new_directory(output)
-  parent = os.path.dirname(os.path.abspath(output))
-  os.makedirs(parent, exist_ok=True)
-  _remove_abandoned_staging(parent)
-  staging = tempfile.mkdtemp(prefix=f'{STAGING_PREFIX}{os.getpid()}-',
-                             dir=parent)
+  parent = files.parent(output)
+  # Written locally, then copied (module doc) on a TensorFlow filesystem.
+  staging_parent = tempfile.gettempdir() if files.is_url(output) else parent
+  disk_space.check_room(staging_parent,
+                        disk_space.export_bytes(model.count_params()),
+                        'the export', 'Free space there, or export elsewhere.')
+  files.makedirs(parent)
+  if files.is_url(output):
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX)
+  else:
+    _remove_abandoned_staging(parent)
+    staging = tempfile.mkdtemp(prefix=f'{STAGING_PREFIX}{os.getpid()}-',
+                               dir=parent)
   try:
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -64,12 +80,14 @@ def export_model(model: keras.Model, config: configs.Config, channels: int,
     model.save(os.path.join(staging, KERAS_FILE))
     with open(os.path.join(staging, CONFIG_FILE), 'w') as f:
       f.write(config.to_json())
-    # mkdtemp makes it 0700.
-    os.chmod(staging, 0o777 & ~workdir_lib.current_umask())
-    os.rename(staging, output)
-  except BaseException:
-    shutil.rmtree(staging, ignore_errors=True)
-    raise
+    if files.is_url(output):
+      files.copy_tree(staging, output, last=SAVED_MODEL_FILE)
+    else:
+      # mkdtemp makes it 0700.
+      os.chmod(staging, 0o777 & ~files.current_umask())
+      os.rename(staging, output)
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)  # Gone after a rename.
 
 
 def _process_alive(pid: int) -> bool:
@@ -105,12 +123,15 @@ def export_workdir(workdir: str, output: str) -> int:
 def load_config(export_dir: str) -> configs.Config:
   """The run config an export holds."""
   path = os.path.join(export_dir, CONFIG_FILE)
+  if not files.isfile(path):
+    raise errors.UsageError(f'{export_dir} is not an r_lstm export: it has '
+                            f'no {CONFIG_FILE}')
   try:
-    with open(path, encoding='utf-8') as f:
-      return configs.Config.from_json(f.read(), source=path)
+    text = files.read_text(path)
   except OSError as error:
     raise errors.UsageError(f'{export_dir} is not an r_lstm export: cannot '
                             f'read {path} ({error.strerror})') from None
+  return configs.Config.from_json(text, source=path)
 
 
 def load_saved_model(export_dir: str):
@@ -129,16 +150,34 @@ def load_saved_model(export_dir: str):
   return served
 
 
+def served_channels(served, export_dir: str) -> int:
+  """The tokens per step the export's endpoint reads, after checking that
+  its signature is `serving_signature`'s; UsageError otherwise."""
+  signature = served.signatures.get('serving_default')
+  inputs = signature and signature.structured_input_signature[1]
+  tokens = inputs and inputs.get('tokens')
+  if (not inputs or set(inputs) != {'tokens', 'lengths'}
+      or tokens.dtype != tf.int32 or tokens.shape.rank != 3
+      or tokens.shape[-1] is None):
+    raise errors.UsageError(
+        f'{export_dir} is not an r_lstm export: its serving signature takes '
+        f'{inputs or "nothing"}, not (tokens int32 [batch, steps, channels], '
+        'lengths int32 [batch])')
+  return tokens.shape[-1]
+
+
 def is_export(path: str) -> bool:
-  return os.path.isfile(os.path.join(path, 'saved_model.pb'))
+  return files.isfile(os.path.join(path, SAVED_MODEL_FILE))
 
 
 def _check_new_directory(output: str) -> None:
   """Raises UsageError unless `output` can be made as a new directory
   (missing parents are made)."""
-  if os.path.lexists(output):
+  if files.exists(output):
     raise errors.UsageError(f'{output} exists; exports go to a new '
                             'directory')
+  if files.is_url(output):
+    return  # Object stores have no ancestors to check.
   ancestor = os.path.dirname(os.path.abspath(output))
   while not os.path.lexists(ancestor):
     ancestor = os.path.dirname(ancestor)

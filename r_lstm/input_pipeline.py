@@ -9,13 +9,14 @@ import dataclasses
 import difflib
 import gzip
 import importlib.resources
+import io
 import os
 from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import arrays, registry, text_data, tfds_data
+from r_lstm import arrays, files, registry, text_data, tfds_data
 from r_lstm import images as images_lib
 from r_lstm import workdir as workdir_lib
 from r_lstm.configs import Config
@@ -75,7 +76,7 @@ def load(config: Config, workdir: Optional[str] = None) -> SequenceData:
     return data
   permutation = pixel_permutation(config.permutation_seed, data.max_length)
   recorded = os.path.join(workdir or '', PERMUTATION_FILE)
-  if workdir and os.path.isfile(recorded):
+  if workdir and files.isfile(recorded):
     saved = _read_permutation(recorded, data.max_length)
     if not np.array_equal(saved, permutation):
       raise UsageError(f'{recorded} is not the permutation of '
@@ -101,13 +102,16 @@ def pixel_permutation(seed: int, length: int) -> np.ndarray:
 def record_permutation(data: SequenceData, workdir: str) -> None:
   """Saves the permutation of `data` (if any) in the workdir, once."""
   path = os.path.join(workdir, PERMUTATION_FILE)
-  if data.permutation is not None and not os.path.exists(path):
-    np.save(path, data.permutation, allow_pickle=False)
+  if data.permutation is not None and not files.exists(path):
+    buffer = io.BytesIO()
+    np.save(buffer, data.permutation, allow_pickle=False)
+    files.write_atomically(path, buffer.getvalue())
 
 
 def _read_permutation(path: str, length: int) -> np.ndarray:
   try:
-    permutation = np.load(path, allow_pickle=False)
+    with files.open_binary(path) as f:
+      permutation = np.load(f, allow_pickle=False)
   except (OSError, ValueError) as error:
     raise UsageError(f'{path} is not a readable permutation: {error}') from None
   if (permutation.shape != (length,)

@@ -24,7 +24,6 @@ Its CSV rows name the file (and the row of an array) instead of a label.
 
 import glob
 import io
-import os
 from typing import Callable, Iterator, List, Tuple
 
 from absl import flags
@@ -35,7 +34,9 @@ from r_lstm import cli  # pylint: disable=g-bad-import-order
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import errors, export_lib, input_pipeline, serving, train_lib
+from r_lstm import disk_space, errors, export_lib, files, input_pipeline
+from r_lstm import serving
+from r_lstm import train_lib
 from r_lstm import workdir as workdir_lib
 
 flags.DEFINE_string('model', None, 'A workdir of r_lstm.train or a directory '
@@ -69,8 +70,7 @@ def load_scorer(model_dir: str):
     raw = next((getattr(served, name) for name in
                 (serving.IMAGES_ENDPOINT, serving.TEXT_ENDPOINT)
                 if hasattr(served, name)), None)
-    _, inputs = served.signatures['serving_default'].structured_input_signature
-    return (config, inputs['tokens'].shape[-1],
+    return (config, export_lib.served_channels(served, model_dir),
             lambda tokens, lengths: served.serve(tokens, lengths)[
                 'probabilities'],
             raw and (lambda inputs: raw(inputs)['probabilities']),
@@ -81,15 +81,19 @@ def load_scorer(model_dir: str):
   raw_scorer = raw and tf.function(
       lambda inputs: raw.function(inputs)['probabilities'],
       input_signature=raw.signature)
+  # The export's signature: both paths trace (and refuse) alike.
   return (run.config, run.data.channels,
           tf.function(lambda tokens, lengths: probabilities(
-              tokens, lengths)['probabilities']),
+              tokens, lengths)['probabilities'],
+                      input_signature=export_lib.serving_signature(
+                          run.data.channels)),
           raw_scorer, model_dir, run.data)
 
 
 def _read_npy(path: str) -> np.ndarray:
   try:
-    array = np.load(path, allow_pickle=False)
+    with files.open_binary(path) as f:
+      array = np.load(f, allow_pickle=False)
   except (OSError, ValueError) as error:
     raise errors.UsageError(f'cannot read {path}: {error}') from None
   if array.ndim == 3:
@@ -119,9 +123,9 @@ def raw_inputs(patterns: List[str], config, channels: int, batch_size: int
   model that reads `channels` per step."""
   paths = []
   for pattern in patterns:
-    found = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [
+    found = sorted(files.glob(pattern)) if glob.has_magic(pattern) else [
         pattern]
-    if not found or not all(os.path.isfile(path) for path in found):
+    if not found or not all(files.isfile(path) for path in found):
       raise errors.UsageError(f'--inputs: no file {pattern}')
     paths += found
   if serving.is_text(config):
@@ -129,7 +133,7 @@ def raw_inputs(patterns: List[str], config, channels: int, batch_size: int
       names = paths[start:start + batch_size]
       texts = []
       for path in names:
-        with open(path, 'rb') as f:
+        with files.open_binary(path) as f:
           texts.append(f.read())
       yield names, tf.constant(texts)
     return
@@ -158,13 +162,25 @@ def check_fits(config, channels: int, split: input_pipeline.Split) -> None:
         fields=('dataset',))
 
 
-def predict(scorer: Scorer, split: input_pipeline.Split,
-            batch_size: int) -> np.ndarray:
-  """Class probabilities (N, classes) of every example of `split`."""
-  batches = [scorer(tf.cast(tokens, tf.int32), tf.cast(lengths, tf.int32))
-             for tokens, lengths, _ in input_pipeline.eval_dataset(
-                 split, batch_size)]
-  return np.concatenate([np.asarray(b) for b in batches])
+def predict(scorer: Scorer, split: input_pipeline.Split, batch_size: int,
+            what: str = 'the data') -> np.ndarray:
+  """Class probabilities (N, classes) of every example of `split` (named
+  `what` in a refusal)."""
+  return np.concatenate([
+      _scored(scorer, tf.cast(tokens, tf.int32), tf.cast(lengths, tf.int32),
+              what=what)
+      for tokens, lengths, _ in input_pipeline.eval_dataset(split,
+                                                            batch_size)])
+
+
+def _scored(scorer: Scorer, *inputs, what: str) -> np.ndarray:
+  """`scorer(*inputs)`; UsageError naming `what` when the model refuses
+  them (`serving.refusal`: tokens outside its vocabulary, images of
+  another channel count)."""
+  try:
+    return np.asarray(scorer(*inputs))
+  except tf.errors.InvalidArgumentError as error:
+    raise errors.UsageError(f'{what}: {serving.refusal(error)}') from None
 
 
 def to_csv(probabilities: np.ndarray, labels, column: str = 'label') -> str:
@@ -192,13 +208,17 @@ def score_inputs(config, channels: int, raw_scorer, patterns: List[str],
   names, batches = [], []
   for batch_names, inputs in raw_inputs(patterns, config, channels,
                                         batch_size):
-    try:
-      batches.append(np.asarray(raw_scorer(inputs)))
-    except tf.errors.InvalidArgumentError as error:
-      raise errors.UsageError(f'{batch_names[0]}: '
-                              f'{error.message.splitlines()[0]}') from None
+    batches.append(_scored(raw_scorer, inputs, what=batch_names[0]))
     names += batch_names
   return names, np.concatenate(batches)
+
+
+def write_predictions(output: str, text: str) -> None:
+  """Writes the CSV `text` to `output`, after checking there is room for
+  it (a refusal names the sizes, where the write would only say ENOSPC)."""
+  disk_space.check_room(output, len(text.encode('utf-8')), 'the predictions',
+                        'Free space there, or write them elsewhere.')
+  files.write_atomically(output, text)
 
 
 @cli.usage_errors_exit('r_lstm.predict')
@@ -217,8 +237,8 @@ def main(argv):
   if FLAGS.inputs:
     names, probabilities = score_inputs(config, channels, raw_scorer,
                                         FLAGS.inputs, FLAGS.batch_size)
-    workdir_lib.write_atomically(
-        FLAGS.output, to_csv(probabilities, names, column='input'))
+    write_predictions(FLAGS.output,
+                      to_csv(probabilities, names, column='input'))
     print(f'{len(names)} inputs scored; wrote {FLAGS.output}')
     return
   changes = {name: getattr(FLAGS, name) for name in ('dataset', 'data_dir')
@@ -228,13 +248,12 @@ def main(argv):
     data = input_pipeline.load(config, pipeline_workdir)
   split = data.test if FLAGS.split == 'test' else data.train
   check_fits(config, channels, split)
-  probabilities = predict(scorer, split, FLAGS.batch_size)
+  probabilities = predict(scorer, split, FLAGS.batch_size, config.dataset)
   if split.labels.max() >= probabilities.shape[1]:
     raise errors.UsageError(
         f'{config.dataset} has label {split.labels.max()}, and the model has '
         f'{probabilities.shape[1]} classes (0..{probabilities.shape[1] - 1})')
-  workdir_lib.write_atomically(FLAGS.output, to_csv(probabilities,
-                                                    split.labels))
+  write_predictions(FLAGS.output, to_csv(probabilities, split.labels))
   accuracy = float(np.mean(probabilities.argmax(-1) == split.labels))
   split_name = data.test_split_name if FLAGS.split == 'test' else 'train'
   print(f'{len(split)} examples of {config.dataset} ({split_name}): '

@@ -12,13 +12,14 @@ backpropagation; the paper's model sizes), and "—" otherwise.
 """
 
 import dataclasses
+import io
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
 
 from absl import flags
 
-from r_lstm import cli, configs, errors, paper, presets, summaries
+from r_lstm import cli, configs, errors, files, paper, presets, summaries
 from r_lstm import workdir as workdir_lib
 
 flags.DEFINE_list('runs', None, 'Run directories to report, in table order.')
@@ -111,11 +112,11 @@ def read_run(workdir: str) -> Run:
   config_path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
   metrics_path = os.path.join(workdir, summaries.METRICS_FILE)
   for path in (config_path, metrics_path):
-    if not os.path.isfile(path):
+    if not files.isfile(path):
       raise errors.UsageError(f'{workdir} is not a run directory: {path} '
                                'is missing')
-  with open(config_path, encoding='utf-8', errors='replace') as f:
-    config = configs.Config.from_json(f.read(), source=config_path)
+  config = configs.Config.from_json(files.read_text(config_path),
+                                    source=config_path)
   rows, skipped = summaries.read_metric_rows(metrics_path)
   curve, split, seconds, previous, host = {}, '', 0.0, None, 'unknown'
   for row in rows:
@@ -215,8 +216,10 @@ def plot(runs: Sequence[Run], path: str) -> None:
   axes.grid(alpha=0.3)
   axes.legend()
   figure.tight_layout()
-  figure.savefig(path, dpi=100)
+  image = io.BytesIO()
+  figure.savefig(image, format='png', dpi=100)
   pyplot.close(figure)
+  files.write_atomically(path, image.getvalue())
 
 
 def write_report(workdirs: Sequence[str], output: str,
@@ -228,10 +231,10 @@ def write_report(workdirs: Sequence[str], output: str,
   plot_path = os.path.splitext(output)[0] + '_curves.png'
   for path in (output, plot_path):
     workdir_lib.check_output_file(path, 'output')
-  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  files.makedirs(files.parent(output))
   plot(runs, plot_path)
-  workdir_lib.write_atomically(output,
-                               render(runs, title, os.path.basename(plot_path)))
+  files.write_atomically(output,
+                         render(runs, title, os.path.basename(plot_path)))
   return runs
 
 

@@ -12,6 +12,7 @@ Runs on integer token arrays (an npz of tokens) have no raw form: their
 tokens are the input, through `serve`.
 """
 
+import re
 from typing import Callable, NamedTuple, Optional, Tuple
 
 import tensorflow as tf
@@ -31,12 +32,48 @@ class Endpoint(NamedTuple):
   signature: list
 
 
+# The start of the message of a token the model has no embedding for.
+TOKEN_RANGE = 'a token is outside the model\'s vocabulary'
+
+
 def probabilities_of(model) -> Callable:
   """(tokens, lengths) -> {'probabilities': softmax of `model`'s logits},
-  what every endpoint returns."""
+  what every endpoint returns.
+
+  A token outside the model's vocabulary is refused (InvalidArgumentError
+  naming the range) rather than scored: the folded embedding table would
+  read another channel's row for it, a silently wrong answer. So is a
+  sequence longer than a model with position embeddings has (the
+  Transformer baseline's `max_length`).
+  """
+  model_config = model.get_config()
+  vocab_size = model_config['vocab_size']
+  max_length = model_config.get('max_length')
+
   def probabilities(tokens, lengths):
+    checks = [
+        tf.debugging.assert_non_negative(
+            tokens, message=f'{TOKEN_RANGE} 0..{vocab_size - 1}'),
+        tf.debugging.assert_less(tokens, tf.cast(vocab_size, tokens.dtype),
+                                 message=f'{TOKEN_RANGE} 0..{vocab_size - 1}')]
+    if max_length:
+      checks.append(tf.debugging.assert_less_equal(
+          tf.shape(tokens)[1], max_length,
+          message=f'the model reads at most {max_length} steps'))
+    with tf.control_dependencies(checks):  # Before the model reads them.
+      tokens = tf.identity(tokens)
     return {'probabilities': tf.nn.softmax(model(tokens, lengths))}
   return probabilities
+
+
+def refusal(error: tf.errors.InvalidArgumentError) -> str:
+  """The message of the endpoint's assertion that `error` carries (eager
+  execution puts it first, a graph inside 'assertion failed: [...]'), or
+  the error's first line."""
+  in_graph = re.search(r"assertion failed: \[(.*?)\] \[", error.message)
+  message = (in_graph.group(1).replace("\\'", "'") if in_graph
+             else error.message.strip().splitlines()[0])
+  return message.rstrip(' .')  # Some assertions append '.  '.
 
 
 def is_text(config: configs.Config) -> bool:

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
+from r_lstm import files
 from r_lstm import workdir as workdir_lib
 from r_lstm.workdir import METRICS_FILE
 
@@ -83,9 +84,9 @@ class Reporter:
 
   def write_host(self, step: int) -> None:
     """Records the machine this (re)start runs on, for reports."""
-    with open(self._metrics_path, 'a') as f:
-      f.write(json.dumps({'step': step, 'split': HOST_SPLIT,
-                          'description': machine_description()}) + '\n')
+    files.append_text(self._metrics_path, json.dumps(
+        {'step': step, 'split': HOST_SPLIT,
+         'description': machine_description()}) + '\n')
 
   def discard_after(self, step: int) -> None:
     """Drops metrics rows of steps after `step` (logged by a run that was
@@ -94,17 +95,16 @@ class Reporter:
     The file is rewritten atomically; TensorBoard events are append-only
     and keep both.
     """
-    if not os.path.exists(self._metrics_path):
+    if not files.exists(self._metrics_path):
       return
     # Bytes that are not UTF-8 (a torn or foreign line) become U+FFFD and
     # their line fails to parse: it is dropped like a torn one.
-    with open(self._metrics_path, encoding='utf-8', errors='replace') as f:
-      lines = f.readlines()
+    lines = files.read_lines(self._metrics_path)
     rows = [_metrics_row(line) for line in lines]
     kept = [line for line, row in zip(lines, rows)
             if row is not None and row['step'] <= step]
     if len(kept) != len(lines):
-      workdir_lib.write_atomically(self._metrics_path, ''.join(kept))
+      files.write_atomically(self._metrics_path, ''.join(kept))
 
   def start(self, step: int) -> None:
     """Marks the wall-clock origin for steps/s (after restore, or after an
@@ -134,8 +134,8 @@ class Reporter:
         if name not in NOT_CURVES:
           tf.summary.scalar(name, value)
     writer.flush()
-    with open(self._metrics_path, 'a') as f:
-      f.write(json.dumps({'step': step, 'split': split, **scalars}) + '\n')
+    files.append_text(self._metrics_path, json.dumps(
+        {'step': step, 'split': split, **scalars}) + '\n')
     self._print(step, split, scalars, phase)
 
   def write_images(self, step: int, images: Dict[str, np.ndarray]) -> None:
@@ -177,15 +177,14 @@ def read_metric_rows(path: str) -> Tuple[List[Dict[str, Any]], List[int]]:
   one (undecodable bytes, not JSON, or no split and integer step): a killed
   run may leave a torn last line, a damaged file anything. No file: none."""
   rows, skipped = [], []
-  if not os.path.exists(path):
+  if not files.exists(path):
     return rows, skipped
-  with open(path, encoding='utf-8', errors='replace') as f:
-    for number, line in enumerate(f, 1):
-      row = _metrics_row(line)
-      if row is None:
-        skipped.append(number)
-      else:
-        rows.append(row)
+  for number, line in enumerate(files.read_lines(path), 1):
+    row = _metrics_row(line)
+    if row is None:
+      skipped.append(number)
+    else:
+      rows.append(row)
   return rows, skipped
 
 

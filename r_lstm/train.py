@@ -23,7 +23,8 @@ _DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
                    bool: flags.DEFINE_boolean}
 
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, summaries, '
-                    'metrics.jsonl and config.json.')
+                    'metrics.jsonl and config.json: a local path or a URL '
+                    'of a filesystem TensorFlow has (gs://bucket/run).')
 flags.DEFINE_boolean('override_config', False,
                      'Continue a run in --workdir although its saved config '
                      'differs from the flags (the new config is saved).')

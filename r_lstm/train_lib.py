@@ -16,8 +16,10 @@ from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from r_lstm import config_rules, configs, distribute, errors, input_pipeline
-from r_lstm import early_stopping, interruption, learning_rates, memory
+from r_lstm import config_rules, configs, disk_space, distribute, errors
+from r_lstm import input_pipeline
+from r_lstm import early_stopping, files, interruption, learning_rates, locks
+from r_lstm import memory
 from r_lstm import run_faults, summaries
 from r_lstm import workdir as workdir_lib
 from r_lstm.checkpoints import RunCheckpoints
@@ -133,7 +135,13 @@ def load_run(config: Config, workdir: str,
     tf.config.experimental.enable_op_determinism()
   data = input_pipeline.load(config, workdir)
   memory.check(config, memory.Shape.of(data))
-  return Run.build(config, workdir, data, strategy, saved)
+  run = Run.build(config, workdir, data, strategy, saved)
+  if writable:
+    disk_space.check_checkpoint_room(
+        config, run.model.count_params(), workdir,
+        len(workdir_lib.complete_checkpoints(
+            os.path.join(workdir, CHECKPOINT_DIR))))
+  return run
 
 
 def load_trained(workdir: str) -> Run:
@@ -152,11 +160,11 @@ def load_trained(workdir: str) -> Run:
 def read_saved_config(workdir: str) -> Optional[Config]:
   """The config a run saved in `workdir`, or None when there is none."""
   path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.lexists(path):
+  if not files.exists(path):
     return None
   try:
-    with open(path, encoding='utf-8') as f:
-      text = f.read()
+    with files.open_binary(path) as f:
+      text = f.read().decode('utf-8')
   except (OSError, UnicodeDecodeError) as error:
     reason = getattr(error, 'strerror', None) or errors.first_line(error)
     raise UsageError(f'cannot read {path}: {reason}') from None
@@ -186,13 +194,13 @@ def train_and_evaluate(
         return _train(run, resumed)
     finally:
       shutil.rmtree(run.output_dir, ignore_errors=True)
-  lock = workdir_lib.Lock(workdir)
+  lock = locks.Lock(workdir)
   with run_faults.environment_faults(run):
-    if os.path.isdir(workdir):
+    if files.isdir(workdir):
       lock.acquire()  # Before reading what another trainer may be writing.
     try:
       resumed = run.restore()  # Reads only: a bad checkpoint stops here.
-      os.makedirs(workdir, exist_ok=True)
+      files.makedirs(workdir)
       lock.acquire()
       lock.record_holder()
       run.checkpoints.tidy()
@@ -212,7 +220,7 @@ def _train(run: Run, resumed: bool) -> Dict[str, float]:
   evaluated = summaries.logged_steps(run.workdir, run.data.test_split_name)
   saved = run.saved_config if run.is_chief else None
   if saved != config:  # A new run, or continued with changed fields.
-    workdir_lib.write_atomically(os.path.join(output_dir, CONFIG_FILE),
+    files.write_atomically(os.path.join(output_dir, CONFIG_FILE),
                                  config.to_json())
   input_pipeline.record_permutation(run.data, output_dir)
   if resumed:

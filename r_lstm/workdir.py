@@ -7,29 +7,27 @@ checked before a run writes its first byte (`check_writable`,
 `check_readable`), so that a wrong path ends in one line with nothing
 touched.
 
-One workdir has one writer: `Lock` holds an exclusive `fcntl.flock` on the
-workdir for the life of the training process. The kernel drops the lock
-when its process dies, however it dies, so a stale lock of a killed run is
-never in the way; a second trainer is refused with the holder's PID.
-`evaluate` and `report` only read and take no lock.
+A workdir may be a local path or a URL of a TensorFlow filesystem
+(`gs://bucket/run`): every access goes through `r_lstm.files`. One workdir
+has one writer (`r_lstm.locks`); `evaluate` and `report` only read and take
+no lock.
 """
 
 import errno
-import fcntl
-import glob
 import os
 import re
-import shutil
 import tempfile
-from typing import List, Optional, Union
+import uuid
+from typing import List
 
-from r_lstm.errors import UsageError
+from r_lstm import files
+from r_lstm.errors import UsageError, first_line
+from r_lstm.locks import LOCK_FILE
 
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
 METRICS_FILE = 'metrics.jsonl'
 PERMUTATION_FILE = 'permutation.npy'
-LOCK_FILE = '.lock'
 # TensorBoard runs of a workdir: training and evaluation curves share tag
 # names, so TensorBoard overlays them (the workdir itself holds the run's
 # config and hyperparameters).
@@ -59,6 +57,8 @@ def _check_path(workdir: str) -> str:
     raise UsageError('workdir is required: a directory for checkpoints, '
                      'summaries and the run config',
                      fields=('workdir',))
+  if files.is_url(workdir):
+    return _check_url(workdir)
   path = os.path.abspath(workdir)
   name_max = os.pathconf('/', 'PC_NAME_MAX')
   for part in path.split(os.sep):
@@ -102,6 +102,41 @@ def _check_path(workdir: str) -> str:
   return path
 
 
+def _check_url(workdir: str) -> str:
+  """`workdir` after checking that TensorFlow has its filesystem and that
+  it is a directory or nothing yet (object stores have no ancestors to
+  check: a directory is any prefix)."""
+  try:
+    is_file = files.exists(workdir) and not files.isdir(workdir)
+  except Exception as error:  # TensorFlow's OpError: no such filesystem...
+    raise UsageError(f'workdir={workdir}: {first_line(error)}',
+                     fields=('workdir',)) from None
+  if is_file:
+    raise UsageError(f'workdir={workdir} is a file, not a directory; '
+                     'pass a new or existing directory',
+                     fields=('workdir',))
+  return workdir
+
+
+def _cannot_write_in(directory: str) -> str:
+  """Why no new file can be made in `directory` ('' when one can), tried
+  for real: permission bits do not bind root, and object stores have
+  none to read."""
+  try:
+    if files.is_url(directory):
+      probe = os.path.join(directory, f'.write-probe-{uuid.uuid4().hex}')
+      files.write_atomically(probe, b'')
+      files.remove(probe)
+    else:
+      with tempfile.TemporaryFile(dir=directory):
+        pass
+  except OSError as error:
+    return _describe(error)
+  except Exception as error:  # TensorFlow's OpError.
+    return first_line(error)
+  return ''
+
+
 def check_writable(workdir: str) -> None:
   """Raises UsageError unless a run can write everything it writes in
   `workdir`: the path is a directory or can be made one, every entry of
@@ -110,32 +145,30 @@ def check_writable(workdir: str) -> None:
   path = _check_path(workdir)
   for name, is_directory in LAYOUT.items():
     entry = os.path.join(path, name)
-    if not os.path.lexists(entry):
+    if not files.exists(entry):
       continue
-    if is_directory != os.path.isdir(entry) or (
-        not is_directory and not os.path.isfile(entry)):
+    if is_directory != files.isdir(entry) or (
+        not is_directory and not files.isfile(entry)):
       kind = 'a directory' if is_directory else 'a regular file'
       raise UsageError(f'{entry} must be {kind}; move it away or use a new '
                        'workdir',
                        fields=('workdir',))
-    if not is_directory and not os.access(entry, os.W_OK):
+    if (not is_directory and not files.is_url(entry)
+        and not os.access(entry, os.W_OK)):
       raise UsageError(f'{entry} is not writable')
   existing = path
-  while not os.path.isdir(existing):
+  while not files.is_url(existing) and not os.path.isdir(existing):
     existing = os.path.dirname(existing)
   targets = [existing]
   checkpoints = os.path.join(path, CHECKPOINT_DIR)
-  if os.path.isdir(checkpoints):
+  if files.isdir(checkpoints):
     targets.append(checkpoints)
   for target in targets:
-    try:
-      with tempfile.TemporaryFile(dir=target):
-        pass
-    except OSError as error:
+    reason = _cannot_write_in(target)
+    if reason:
       raise UsageError(f'workdir={workdir}: cannot write in {target} '
-                       f'({_describe(error)}); pass a writable '
-                       'directory',
-                       fields=('workdir',)) from None
+                       f'({reason}); pass a writable directory',
+                       fields=('workdir',))
 
 
 def check_readable(workdir: str) -> None:
@@ -143,140 +176,39 @@ def check_readable(workdir: str) -> None:
   config that can be read (nothing needs to be writable)."""
   path = _check_path(workdir)
   config = os.path.join(path, CONFIG_FILE)
-  if not os.path.isdir(path) or not os.path.lexists(config):
+  if not files.isdir(path) or not files.exists(config):
     raise UsageError(f'{workdir} holds no run ({CONFIG_FILE} is missing); '
                      'train with r_lstm.train first')
-  if not os.path.isfile(config) or not os.access(config, os.R_OK):
+  if not files.isfile(config) or not (files.is_url(config)
+                                      or os.access(config, os.R_OK)):
     raise UsageError(f'{config} is not a readable file')
 
 
 def is_run(directory: str) -> bool:
   """Whether `directory` holds a run (its config file)."""
-  return os.path.lexists(os.path.join(directory, CONFIG_FILE))
+  return files.exists(os.path.join(directory, CONFIG_FILE))
 
 
 def check_output_file(path: str, flag: str) -> None:
   """Raises UsageError unless `path` can be written as a new or replaced
   file that is not inside a run's workdir (tools that read runs never
   write into them)."""
-  absolute = os.path.abspath(path)
-  if os.path.isdir(absolute):
+  if files.isdir(path):
     raise UsageError(f'{flag}={path} is a directory; pass a file path',
                      fields=(flag,))
-  parent = os.path.dirname(absolute)
+  parent = files.parent(path)
   ancestor = parent
-  while not os.path.lexists(ancestor):
+  while not files.is_url(ancestor) and not os.path.lexists(ancestor):
     ancestor = os.path.dirname(ancestor)
-  if not os.path.isdir(ancestor):
+  if files.isfile(ancestor):
     raise UsageError(f'{flag}={path}: {ancestor} is a file', fields=(flag,))
-  if os.path.isdir(parent) and is_run(parent):
+  if files.isdir(parent) and is_run(parent):
     raise UsageError(f'{flag}={path} is inside the run directory {parent}; '
                      'write reports elsewhere', fields=(flag,))
-  try:
-    with tempfile.TemporaryFile(dir=ancestor):
-      pass
-  except OSError as error:
+  reason = _cannot_write_in(ancestor)
+  if reason:
     raise UsageError(f'{flag}={path}: cannot write in {ancestor} '
-                     f'({_describe(error)})', fields=(flag,)) from None
-
-
-def current_umask() -> int:
-  """The process's umask (reading it means setting it: it is set back at
-  once), for files made with private modes that should get the usual ones."""
-  mask = os.umask(0)
-  os.umask(mask)
-  return mask
-
-
-def write_atomically(path: str, text: Union[str, bytes]) -> None:
-  """Replaces `path` with `text` (or bytes) all at once.
-
-  The text goes to a new temporary file made with O_EXCL in the same
-  directory (`tempfile.mkstemp`), so that no pre-placed file or symbolic
-  link is ever written through, then replaces `path` by rename.
-  """
-  directory, name = os.path.split(os.path.abspath(path))
-  descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f'.{name}.',
-                                           suffix='.tmp')
-  try:
-    os.fchmod(descriptor, 0o666 & ~current_umask())  # mkstemp makes it 0600.
-    with os.fdopen(descriptor, 'wb' if isinstance(text, bytes) else 'w') as f:
-      f.write(text)
-    os.replace(temporary, path)
-  except BaseException:
-    if os.path.lexists(temporary):
-      os.unlink(temporary)
-    raise
-
-
-class Lock:
-  """The exclusive writer's lock of a workdir, held until `release` or the
-  process ends.
-
-  The lock is an `fcntl.flock` on the workdir directory itself, so taking
-  it writes nothing (a refused run leaves the workdir as it was); the
-  holder then records its PID in `.lock` for the message a second trainer
-  gets.
-  """
-
-  def __init__(self, workdir: str):
-    self.workdir = workdir
-    self._descriptor = None
-
-  @property
-  def held(self) -> bool:
-    return self._descriptor is not None
-
-  def acquire(self) -> None:
-    """Takes the lock of an existing workdir; UsageError naming the holder
-    when another process has it. Idempotent."""
-    if self.held:
-      return
-    descriptor = os.open(self.workdir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-      fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      os.close(descriptor)
-      raise UsageError(
-          f'{self.workdir} is being trained by another process (PID '
-          f'{_recorded_pid(self.workdir)}); one run directory takes one '
-          'trainer: wait for it, stop it, or use another workdir',
-          fields=('workdir',)) from None
-    self._descriptor = descriptor
-
-  def record_holder(self) -> None:
-    """Writes this process's PID to `.lock` (the lock must be held)."""
-    write_atomically(os.path.join(self.workdir, LOCK_FILE), f'{os.getpid()}\n')
-
-  def release(self) -> None:
-    if self.held:
-      fcntl.flock(self._descriptor, fcntl.LOCK_UN)
-      os.close(self._descriptor)
-      self._descriptor = None
-
-
-def _recorded_pid(workdir: str) -> str:
-  try:
-    with open(os.path.join(workdir, LOCK_FILE)) as f:
-      return f.read().strip() or 'unknown'
-  except OSError:
-    return 'unknown'
-
-
-def holder(workdir: str) -> Optional[str]:
-  """PID of the process training in `workdir` (as recorded), or None when
-  none is."""
-  try:
-    descriptor = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
-  except OSError:
-    return None
-  try:
-    fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-  except BlockingIOError:
-    return _recorded_pid(workdir)
-  finally:
-    os.close(descriptor)
-  return None
+                     f'({reason})', fields=(flag,))
 
 
 _CHECKPOINT_DATA = re.compile(r'^(ckpt-(\d+))\.data-\d+-of-(\d+)$')
@@ -286,10 +218,10 @@ def complete_checkpoints(directory: str) -> List[str]:
   """Prefixes of the checkpoints in `directory` whose index and every data
   shard exist, oldest first (TensorFlow renames them into place only
   when written, so these are whole)."""
-  if not os.path.isdir(directory):
+  if not files.isdir(directory):
     return []
   shards = {}
-  for name in os.listdir(directory):
+  for name in files.listdir(directory):
     match = _CHECKPOINT_DATA.match(name)
     if match:
       shards.setdefault((int(match.group(2)), match.group(1),
@@ -297,7 +229,7 @@ def complete_checkpoints(directory: str) -> List[str]:
   complete = []
   for (number, prefix, count), names in sorted(shards.items()):
     if (len(names) == count
-        and os.path.isfile(os.path.join(directory, f'{prefix}.index'))):
+        and files.isfile(os.path.join(directory, f'{prefix}.index'))):
       complete.append(os.path.join(directory, prefix))
   return complete
 
@@ -307,12 +239,9 @@ def remove_leftovers(directory: str) -> List[str]:
   directory (`ckpt-N_temp/` and `checkpoint.tmp*`); returns their names."""
   removed = []
   state = os.path.join(directory, CHECKPOINT_STATE)
-  for path in (glob.glob(os.path.join(directory, 'ckpt-*_temp'))
-               + glob.glob(f'{state}.tmp*')):
-    if os.path.isdir(path) and not os.path.islink(path):
-      shutil.rmtree(path)
-    else:
-      os.unlink(path)
+  for path in (files.glob(os.path.join(directory, 'ckpt-*_temp'))
+               + files.glob(f'{state}.tmp*')):
+    files.remove(path)
     removed.append(os.path.basename(path))
   return sorted(removed)
 
@@ -326,11 +255,11 @@ def write_checkpoint_state(directory: str, checkpoints: List[str]) -> None:
   so `tf.train.CheckpointManager` deletes them in turn as it keeps
   `max_to_keep`.
   """
-  times = [os.path.getmtime(f'{c}.index') for c in checkpoints]
+  times = [files.modified_time(f'{c}.index') for c in checkpoints]
   names = [os.path.basename(c) for c in checkpoints]
   lines = [f'model_checkpoint_path: "{names[-1]}"']
   lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
   lines += [f'all_model_checkpoint_timestamps: {time!r}' for time in times]
   lines.append(f'last_preserved_timestamp: {min(times) - 1!r}')
-  write_atomically(os.path.join(directory, CHECKPOINT_STATE),
+  files.write_atomically(os.path.join(directory, CHECKPOINT_STATE),
                    '\n'.join(lines) + '\n')

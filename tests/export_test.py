@@ -190,12 +190,20 @@ class ExportTest(testing.TinyExportTestCase, parameterized.TestCase):
     many_classes = os.path.join(tmp, 'classes.npz')
     arrays = testing.write_tiny_npz(many_classes)
     np.savez(many_classes, **{**arrays, 'y_test': np.full(10, 5, np.uint8)})
+    large_tokens = os.path.join(tmp, 'tokens.npz')
+    np.savez(large_tokens, x_train=np.full((4, 16), 300, np.int32),
+             y_train=np.zeros(4, np.uint8),
+             x_test=np.full((3, 16), 300, np.int32),
+             y_test=np.zeros(3, np.uint8))
     output = os.path.join(tmp, 'p.csv')
     for model in (self.run_dir, self.export_dir):
       for dataset, message in ((colour, 'has 3 channel\\(s\\) per step .* '
                                         'the model reads 1'),
                                (many_classes, 'has label 5, and the model has '
-                                              '2 classes')):
+                                              '2 classes'),
+                               (large_tokens, "npz:.*tokens.npz: a token is "
+                                              "outside the model's vocabulary "
+                                              "0..255$")):
         error = self.assertRefusedUntouched(
             'predict', self.template, f'--model={model}',
             f'--dataset=npz:{dataset}', f'--output={output}')
@@ -218,6 +226,21 @@ class ExportTest(testing.TinyExportTestCase, parameterized.TestCase):
         'predict', damaged, f'--model={damaged}',
         f'--output={os.path.join(self.create_tempdir().full_path, "p.csv")}')
     self.assertIn(f'{damaged} is a damaged export', error)
+
+  def test_predict_refuses_a_saved_model_of_another_signature(self):
+    foreign = os.path.join(self.create_tempdir().full_path, 'export')
+    module = tf.Module()
+    module.serve = tf.function(lambda x: {'probabilities': x * 2.0},
+                               input_signature=[tf.TensorSpec([None],
+                                                              tf.float32)])
+    tf.saved_model.save(module, foreign,
+                        signatures={'serving_default': module.serve})
+    shutil.copy(os.path.join(self.export_dir, 'config.json'), foreign)
+    error = self.assertRefusedUntouched(
+        'predict', foreign, f'--model={foreign}',
+        f'--output={os.path.join(self.create_tempdir().full_path, "p.csv")}')
+    self.assertIn(f'{foreign} is not an r_lstm export: its serving signature '
+                  "takes {'x'", error)
 
   def test_export_refuses_an_existing_output(self):
     self.assertRefusedUntouched('export', self.template,

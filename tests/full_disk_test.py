@@ -1,14 +1,19 @@
 """The machine's refusal of a write, on a real full filesystem (a small
 tmpfs), through the real command line: one line, exit code 5, nothing
-half-written, and with space again the run resumes with nothing lost.
+half-written, and with space again the run resumes with nothing lost. Too
+little room for the checkpoints, an export or predictions is refused
+before anything is written (`r_lstm.disk_space`); a disk that fills while
+a run trains is caught at the write.
 
 Mounting needs root (or CAP_SYS_ADMIN); where the machine does not allow
 it, the tests skip and say so."""
 
 import errno
-import glob
 import os
+import re
 import subprocess
+import sys
+import time
 
 import tensorflow as tf
 
@@ -36,8 +41,8 @@ class FullDiskTest(tf.test.TestCase):
     self.addCleanup(subprocess.run, ['umount', '-l', self.disk], check=False)
     self.filler = os.path.join(self.disk, 'filler')
 
-  def fill(self):
-    """Fills the disk to the last byte."""
+  def fill(self, leave=0):
+    """Fills the disk to the last byte, then frees `leave` bytes."""
     with open(self.filler, 'ab', buffering=0) as f:
       for size in (1 << 20, 1 << 12, 1):
         try:
@@ -45,18 +50,27 @@ class FullDiskTest(tf.test.TestCase):
             f.write(b'\0' * size)
         except OSError as error:
           self.assertEqual(error.errno, errno.ENOSPC)
+      f.truncate(f.tell() - leave)
 
   def free(self):
     os.remove(self.filler)
 
-  def assertRefusedForSpace(self, result, program):
+  def assertRefusedForSpace(self, result, program,
+                            reason='No space left on device'):
     self.assertEqual(result.returncode, cli.ENVIRONMENT_EXIT_CODE,
                      msg=result.stderr[-3000:])
     lines = result.stderr.strip().splitlines()
     self.assertLen(lines, 1, msg=result.stderr[-3000:])
     self.assertStartsWith(lines[0], f'{program}: error: ')
-    self.assertIn('No space left on device', lines[0])
+    self.assertIn(reason, lines[0])
     return lines[0]
+
+  def assertRefusedBeforeWriting(self, result, program, what):
+    line = self.assertRefusedForSpace(
+        result, program, f'not enough free space for {what}')
+    self.assertIn('nothing was written', line)
+    self.assertEqual(os.listdir(self.disk), ['filler'])
+    return line
 
   def train(self, workdir, steps):
     return testing.run_module('r_lstm.train', f'--workdir={workdir}',
@@ -70,38 +84,53 @@ class FullDiskTest(tf.test.TestCase):
     self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
     self.assertIn(f'after {steps} updates', result.stdout)
 
-  def test_training_on_a_full_disk_from_the_first_start(self):
+  def test_too_little_room_for_the_checkpoints_is_refused_at_the_start(self):
+    # The tiny model's checkpoint is about 19 kB, and a 4-update run saves 3.
     workdir = os.path.join(self.disk, 'run')
-    self.fill()
-    line = self.assertRefusedForSpace(self.train(workdir, 4), 'r_lstm.train')
-    self.assertIn('no checkpoint was saved yet', line)
-    self.assertIn(workdir, line)
+    self.fill(leave=16 * 1024)
+    line = self.assertRefusedBeforeWriting(self.train(workdir, 4),
+                                           'r_lstm.train', '3 checkpoint(s)')
+    self.assertStartsWith(line, f'r_lstm.train: error: {workdir}: ')
     self.assertFinishesWithSpaceAgain(workdir, 4)
 
   def test_a_disk_that_fills_mid_run_keeps_the_last_checkpoint(self):
     workdir = os.path.join(self.disk, 'run')
-    self.assertEqual(self.train(workdir, 4).returncode, 0)
+    training = subprocess.Popen(
+        [sys.executable, '-m', 'r_lstm.train', f'--workdir={workdir}',
+         f'--dataset=npz:{self.npz}', *FLAGS, '--train_steps=1000000'],
+        cwd=testing.REPO, env={**os.environ, 'PYTHONPATH': testing.REPO,
+                               'TF_CPP_MIN_LOG_LEVEL': '2'},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = os.path.join(workdir, 'checkpoints', 'ckpt-2.index')
+    deadline = time.monotonic() + 300
+    while not os.path.exists(first) and training.poll() is None:
+      self.assertLess(time.monotonic(), deadline, 'no first checkpoint')
+      time.sleep(0.2)
     self.fill()
-    line = self.assertRefusedForSpace(self.train(workdir, 8), 'r_lstm.train')
-    self.assertIn('the newest complete checkpoint is', line)
-    self.assertIn(f'{workdir}/checkpoints/ckpt-4', line)
-    self.assertFinishesWithSpaceAgain(workdir, 8)
+    _, stderr = training.communicate(timeout=300)
+    line = self.assertRefusedForSpace(
+        subprocess.CompletedProcess(training.args, training.returncode, '',
+                                    stderr), 'r_lstm.train')
+    saved = re.search(r'the newest complete checkpoint is (\S+/ckpt-(\d+));',
+                      line)
+    self.assertIsNotNone(saved, line)
+    self.assertStartsWith(saved.group(1), f'{workdir}/checkpoints/')
+    self.assertTrue(os.path.exists(saved.group(1) + '.index'))
+    self.assertFinishesWithSpaceAgain(workdir, int(saved.group(2)) + 2)
 
   def test_export_and_predict_onto_a_full_disk(self):
     workdir = os.path.join(self.tmp, 'run')
     self.assertEqual(self.train(workdir, 2).returncode, 0)
     self.fill()
     export = os.path.join(self.disk, 'export')
-    self.assertRefusedForSpace(
+    self.assertRefusedBeforeWriting(
         testing.run_module('r_lstm.export', f'--workdir={workdir}',
-                           f'--output={export}'), 'r_lstm.export')
-    self.assertEqual(sorted(os.listdir(self.disk)), ['filler'])
+                           f'--output={export}'), 'r_lstm.export', 'the export')
     predictions = os.path.join(self.disk, 'p.csv')
-    self.assertRefusedForSpace(
+    self.assertRefusedBeforeWriting(
         testing.run_module('r_lstm.predict', f'--model={workdir}',
-                           f'--output={predictions}'), 'r_lstm.predict')
-    self.assertEqual(glob.glob(os.path.join(self.disk, '*')),
-                     [self.filler])
+                           f'--output={predictions}'), 'r_lstm.predict',
+        'the predictions')
 
 
 if __name__ == '__main__':

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from r_lstm import cli, config_migration, config_rules, configs, errors
-from r_lstm import evaluate, summaries, train_lib
+from r_lstm import evaluate, locks, summaries, train_lib
 from r_lstm import trainer as trainer_lib
 from r_lstm import workdir as workdir_lib
 from tests import testing
@@ -199,14 +199,14 @@ class OneWriterTest(tf.test.TestCase):
   def test_a_second_trainer_is_refused_and_a_dead_ones_lock_is_taken(self):
     first = _start(self.workdir, self.npz, '--train_steps=100000')
     _wait_for_update(first, self.workdir, 2)
-    self.assertEqual(workdir_lib.holder(self.workdir), str(first.pid))
+    self.assertEqual(locks.holder(self.workdir), f'PID {first.pid}')
     second = self.train()
     self.assertEqual(second.returncode, cli.USAGE_EXIT_CODE)
     self.assertIn(f'being trained by another process (PID {first.pid})',
                   _one_line(self, second.stderr, 'r_lstm.train: error:'))
     first.kill()  # Its lock dies with it.
     first.communicate()
-    self.assertIsNone(workdir_lib.holder(self.workdir))
+    self.assertIsNone(locks.holder(self.workdir))
     third = self.train()
     self.assertEqual(third.returncode, 0, msg=third.stderr[-3000:])
     steps = [(r['step'], r['split']) for r in metric_rows(self.workdir)]

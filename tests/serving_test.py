@@ -11,8 +11,9 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from r_lstm import configs, images, input_pipeline, serving, text_data
-from r_lstm import train_lib
+from r_lstm import configs, export_lib, images, input_pipeline, serving
+from r_lstm import text_data, train_lib
+from r_lstm import trainer as trainer_lib
 from tests import testing
 
 
@@ -63,6 +64,47 @@ class TokensTest(tf.test.TestCase, parameterized.TestCase):
     tokens, lengths = serving.text_tokens(tf.constant(texts), config)
     self.assertAllEqual(lengths, train.lengths)
     self.assertAllEqual(tokens, train.tokens[:, :tokens.shape[1]])
+
+
+class RefusedTokensTest(tf.test.TestCase, parameterized.TestCase):
+  """Every endpoint refuses what the model has no weights for, in eager
+  execution and under the export's signature, with the same sentence."""
+
+  def probabilities(self, backbone, channels, traced):
+    config = testing.TINY_CONFIG.replace(
+        backbone=backbone,
+        auxiliary='none' if backbone == 'transformer' else 'reconstruction')
+    model = trainer_lib.build_model(config,
+                                    testing.tiny_data(channels=channels))
+    probabilities = serving.probabilities_of(model)
+    if traced:
+      probabilities = tf.function(
+          probabilities, input_signature=export_lib.serving_signature(channels))
+    return probabilities
+
+  def assertRefused(self, probabilities, tokens, sentence):
+    with self.assertRaises(tf.errors.InvalidArgumentError) as refused:
+      probabilities(tf.constant(tokens, tf.int32),
+                    tf.fill([len(tokens)], len(tokens[0])))
+    self.assertEqual(serving.refusal(refused.exception), sentence)
+
+  @parameterized.parameters(False, True)
+  def test_tokens_outside_the_vocabulary(self, traced):
+    # With 3 channels, token 256 of the red channel is row 0 of the green
+    # channel's table: without the check it would be scored, wrongly.
+    probabilities = self.probabilities('lstm', 3, traced)
+    for token in (256, -1):
+      self.assertRefused(probabilities, np.full((2, 8, 3), token),
+                         "a token is outside the model's vocabulary 0..255")
+    self.assertEqual(
+        probabilities(tf.fill([2, 8, 3], 255), tf.fill([2], 8))[
+            'probabilities'].shape, (2, 2))
+
+  @parameterized.parameters(False, True)
+  def test_sequences_longer_than_the_position_table(self, traced):
+    probabilities = self.probabilities('transformer', 1, traced)
+    self.assertRefused(probabilities, np.zeros((2, 8 + 1, 1)),
+                       'the model reads at most 8 steps')
 
 
 class RawEndpointTest(tf.test.TestCase):
