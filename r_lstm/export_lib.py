@@ -22,8 +22,8 @@ from r_lstm import train_lib
 from r_lstm import workdir as workdir_lib
 
 ENDPOINT = 'serve'
-# An export is written to `<STAGING_PREFIX><pid>-<random>` beside its
-# output, then renamed into place.
+# A local export is written to `<STAGING_PREFIX><pid>-<random>` beside its
+# output, then renamed into place (`export_model`).
 STAGING_PREFIX = '.export-'
 KERAS_FILE = 'model.keras'
 # Written last where an export is copied into place: its presence marks a
