@@ -53,18 +53,16 @@ def export_model(model: keras.Model, config: configs.Config, channels: int,
   """
   _check_new_directory(output)
   parent = files.parent(output)
-  # Written locally, then copied (module doc) on a TensorFlow filesystem.
-  staging_parent = tempfile.gettempdir() if files.is_url(output) else parent
-  disk_space.check_room(staging_parent,
+  remote = files.is_url(output)
+  scratch = tempfile.gettempdir() if remote else parent
+  disk_space.check_room(scratch,
                         disk_space.export_bytes(model.count_params()),
                         'the export', 'Free space there, or export elsewhere.')
   files.makedirs(parent)
-  if files.is_url(output):
-    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX)
-  else:
+  if not remote:
     _remove_abandoned_staging(parent)
-    staging = tempfile.mkdtemp(prefix=f'{STAGING_PREFIX}{os.getpid()}-',
-                               dir=parent)
+  staging = tempfile.mkdtemp(prefix=f'{STAGING_PREFIX}{os.getpid()}-',
+                             dir=scratch)
   try:
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -80,7 +78,7 @@ def export_model(model: keras.Model, config: configs.Config, channels: int,
     model.save(os.path.join(staging, KERAS_FILE))
     with open(os.path.join(staging, CONFIG_FILE), 'w') as f:
       f.write(config.to_json())
-    if files.is_url(output):
+    if remote:
       files.copy_tree(staging, output, last=SAVED_MODEL_FILE)
     else:
       # mkdtemp makes it 0700.

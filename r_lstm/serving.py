@@ -32,10 +32,6 @@ class Endpoint(NamedTuple):
   signature: list
 
 
-# The start of the message of a token the model has no embedding for.
-TOKEN_RANGE = 'a token is outside the model\'s vocabulary'
-
-
 def probabilities_of(model) -> Callable:
   """(tokens, lengths) -> {'probabilities': softmax of `model`'s logits},
   what every endpoint returns.
@@ -49,13 +45,13 @@ def probabilities_of(model) -> Callable:
   model_config = model.get_config()
   vocab_size = model_config['vocab_size']
   max_length = model_config.get('max_length')
+  outside = f"a token is outside the model's vocabulary 0..{vocab_size - 1}"
 
   def probabilities(tokens, lengths):
     checks = [
-        tf.debugging.assert_non_negative(
-            tokens, message=f'{TOKEN_RANGE} 0..{vocab_size - 1}'),
+        tf.debugging.assert_non_negative(tokens, message=outside),
         tf.debugging.assert_less(tokens, tf.cast(vocab_size, tokens.dtype),
-                                 message=f'{TOKEN_RANGE} 0..{vocab_size - 1}')]
+                                 message=outside)]
     if max_length:
       checks.append(tf.debugging.assert_less_equal(
           tf.shape(tokens)[1], max_length,

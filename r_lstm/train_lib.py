@@ -16,11 +16,9 @@ from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from r_lstm import config_rules, configs, disk_space, distribute, errors
-from r_lstm import input_pipeline
-from r_lstm import early_stopping, files, interruption, learning_rates, locks
-from r_lstm import memory
-from r_lstm import run_faults, summaries
+from r_lstm import config_rules, configs, disk_space, distribute
+from r_lstm import early_stopping, errors, files, input_pipeline, interruption
+from r_lstm import learning_rates, locks, memory, run_faults, summaries
 from r_lstm import workdir as workdir_lib
 from r_lstm.checkpoints import RunCheckpoints
 from r_lstm.configs import Config
@@ -221,7 +219,7 @@ def _train(run: Run, resumed: bool) -> Dict[str, float]:
   saved = run.saved_config if run.is_chief else None
   if saved != config:  # A new run, or continued with changed fields.
     files.write_atomically(os.path.join(output_dir, CONFIG_FILE),
-                                 config.to_json())
+                           config.to_json())
   input_pipeline.record_permutation(run.data, output_dir)
   if resumed:
     print(f'Resumed from {run.checkpoints.restored} at step {run.step}.',

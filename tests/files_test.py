@@ -30,9 +30,12 @@ def _new_ram_directory() -> str:
 class FilesTest(parameterized.TestCase, tf.test.TestCase):
 
   def directory(self, where: str) -> str:
-    if where == 'ram':
-      return _new_ram_directory()
-    return self.create_tempdir().full_path
+    """A new, empty directory on the local disk or on `ram://`."""
+    if where == 'local':
+      return self.create_tempdir().full_path
+    directory = _new_ram_directory()
+    files.makedirs(directory)
+    return directory
 
   def test_schemes(self):
     self.assertTrue(files.is_url('gs://bucket/run'))
@@ -45,7 +48,6 @@ class FilesTest(parameterized.TestCase, tf.test.TestCase):
   @parameterized.parameters('local', 'ram')
   def test_write_atomically_replaces_and_leaves_no_temporary(self, where):
     directory = self.directory(where)
-    files.makedirs(directory)
     path = os.path.join(directory, 'config.json')
     files.write_atomically(path, 'first')
     files.write_atomically(path, b'second \xff')
@@ -55,7 +57,6 @@ class FilesTest(parameterized.TestCase, tf.test.TestCase):
   @parameterized.parameters('local', 'ram')
   def test_lines_split_at_newlines_only(self, where):
     directory = self.directory(where)
-    files.makedirs(directory)
     path = os.path.join(directory, 'metrics.jsonl')
     files.append_text(path, '{"a": 1}\n')
     files.append_text(path, '{"b\x0c\u2028": 2}\r\ntorn')

@@ -98,8 +98,7 @@ class FullDiskTest(tf.test.TestCase):
     training = subprocess.Popen(
         [sys.executable, '-m', 'r_lstm.train', f'--workdir={workdir}',
          f'--dataset=npz:{self.npz}', *FLAGS, '--train_steps=1000000'],
-        cwd=testing.REPO, env={**os.environ, 'PYTHONPATH': testing.REPO,
-                               'TF_CPP_MIN_LOG_LEVEL': '2'},
+        cwd=testing.REPO, env=testing.quiet_environment(),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     first = os.path.join(workdir, 'checkpoints', 'ckpt-2.index')
     deadline = time.monotonic() + 300

@@ -11,6 +11,7 @@ name, so they get one each) and prints what the test checks as JSON.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,11 +86,16 @@ class RamWorkdirTest(tf.test.TestCase):
     cls.config = testing.TINY_CONFIG.replace(
         dataset=f'npz:{cls.npz}', train_steps=4)
 
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.scratch)
+    super().tearDownClass()
+
   def run_program(self, program):
     result = subprocess.run(
         [sys.executable, '-c', program, self.config.to_json()],
         capture_output=True, text=True, cwd=testing.REPO,
-        env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+        env=testing.quiet_environment())
     self.assertEqual(result.returncode, 0, msg=result.stderr[-3000:])
     return result.stdout, json.loads(result.stdout.splitlines()[-1])
 

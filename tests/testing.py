@@ -74,14 +74,20 @@ TINY_FLAGS = ['--batch_size=4', '--embed_dim=4', '--lstm_units=8',
               '--eval_every=2', '--checkpoint_every=2']
 
 
+def quiet_environment(**variables):
+  """The environment of a Python subprocess that imports this repository's
+  r_lstm, with TensorFlow's C++ INFO and WARNING lines off unless
+  `variables` turn them on."""
+  return {**os.environ, 'PYTHONPATH': REPO, 'TF_CPP_MIN_LOG_LEVEL': '2',
+          **variables}
+
+
 def run_module(module, *args, env=None):
   """Runs `python -m module args` from the repository; returns the result.
-  TensorFlow's C++ INFO and WARNING lines are off unless `env` (variables
-  to set) turns them on."""
-  env = {**os.environ, 'PYTHONPATH': REPO, 'TF_CPP_MIN_LOG_LEVEL': '2',
-         **(env or {})}
+  `env`: variables to set (`quiet_environment`)."""
   return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=300)
+                        env=quiet_environment(**(env or {})),
+                        capture_output=True, text=True, timeout=300)
 
 
 def snapshot(path):
