@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from r_lstm import evaluate, input_pipeline, train_lib, unroll
+from r_lstm import workdir as workdir_lib
 
 # --workdir comes with r_lstm.evaluate.
 flags.DEFINE_list('positions', ['200', '300', '400', '484', '600', '700',
@@ -111,7 +112,7 @@ def pixel_probe(data, ranges, train_examples, test_examples, ridge):
 
 
 def saved_config(workdir):
-  config = train_lib.read_saved_config(workdir)
+  config = workdir_lib.read_saved_config(workdir)
   if config is None:
     raise app.UsageError(f'{workdir} holds no run of r_lstm.train')
   return config

@@ -5,7 +5,9 @@ The model and data are rebuilt from the `config.json` the run saved.
 
 from absl import flags
 
-from r_lstm import cli, train_lib
+from r_lstm import cli
+from r_lstm import quiet_tensorflow  # pylint: disable=unused-import
+from r_lstm import train_lib  # pylint: disable=g-bad-import-order
 
 flags.DEFINE_string('workdir', None, 'Workdir of a run of r_lstm.train.')
 

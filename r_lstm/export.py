@@ -21,7 +21,9 @@ any resize, grey conversion and permutation, or bytes of text.
 
 from absl import flags
 
-from r_lstm import cli, export_lib
+from r_lstm import cli
+from r_lstm import quiet_tensorflow  # pylint: disable=unused-import
+from r_lstm import export_lib  # pylint: disable=g-bad-import-order
 
 flags.DEFINE_string('workdir', None, 'Workdir of a run of r_lstm.train.')
 flags.DEFINE_string('output', None, 'New directory to write the export to.')

@@ -28,7 +28,12 @@ def is_url(path: str) -> bool:
 
 
 def _gfile():
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  """`tf.io.gfile`. TensorFlow is imported here, on the first URL, through
+  `quiet_tensorflow`: a command-line tool may reach this before it has
+  imported TensorFlow itself (`r_lstm.train` checks its workdir first)."""
+  # pylint: disable=g-import-not-at-top,unused-import
+  from r_lstm import quiet_tensorflow
+  import tensorflow as tf
   return tf.io.gfile
 
 

@@ -30,6 +30,7 @@ from absl import flags
 
 # First: it imports TensorFlow without its start-up notices.
 from r_lstm import cli  # pylint: disable=g-bad-import-order
+from r_lstm import quiet_tensorflow  # pylint: disable=unused-import
 
 import numpy as np
 import tensorflow as tf

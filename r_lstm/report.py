@@ -19,7 +19,10 @@ from typing import Dict, List, Optional, Sequence
 
 from absl import flags
 
-from r_lstm import cli, configs, errors, files, paper, presets, summaries
+from r_lstm import cli
+from r_lstm import quiet_tensorflow  # pylint: disable=unused-import
+# pylint: disable=g-bad-import-order
+from r_lstm import configs, errors, files, paper, presets, summaries
 from r_lstm import workdir as workdir_lib
 
 flags.DEFINE_list('runs', None, 'Run directories to report, in table order.')

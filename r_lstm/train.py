@@ -5,6 +5,10 @@ unset keep the preset's value (see `r_lstm.presets`). Re-running the
 same command resumes from the workdir's latest checkpoint, and so does
 `--workdir=DIR` alone (the run's saved config.json is the base; flags such
 as --train_steps still apply).
+
+TensorFlow is imported only after the flags, the config and the workdir
+have passed the checks that need none of it, so that a mistake there ends
+the program before TensorFlow's few seconds of import.
 """
 
 import dataclasses
@@ -14,8 +18,8 @@ from typing import Optional
 
 from absl import flags
 
-from r_lstm import cli, config_migration, configs, errors, flag_docs, presets
-from r_lstm import train_lib
+from r_lstm import cli, config_migration, config_rules, configs, errors
+from r_lstm import flag_docs, presets
 from r_lstm import workdir as workdir_lib
 
 _DEFINE_BY_TYPE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
@@ -101,12 +105,23 @@ def config_from_flags(saved: Optional[configs.Config] = None
 def _saved_config() -> Optional[configs.Config]:
   """The config of the run in --workdir, if it holds one."""
   if FLAGS.workdir and workdir_lib.is_run(FLAGS.workdir):
-    return train_lib.read_saved_config(FLAGS.workdir)
+    return workdir_lib.read_saved_config(FLAGS.workdir)
   return None
 
 
+def _training_library():
+  """`r_lstm.train_lib`, imported (with TensorFlow) on first use."""
+  # pylint: disable=g-import-not-at-top,unused-import
+  from r_lstm import quiet_tensorflow
+  from r_lstm import train_lib
+  return train_lib
+
+
 def config_help() -> str:
-  """--help's config flags, with the values this command would run with."""
+  """--help's config flags, with the values this command would run with.
+  Imports the training library first, so that --helpfull lists the flags
+  of TensorFlow and TFDS too."""
+  _training_library()
   saved = _saved_config()
   if FLAGS.preset or saved is None:
     source = f'preset {FLAGS.preset or "default"}'
@@ -119,9 +134,11 @@ def config_help() -> str:
 def main(argv):
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments {argv[1:]}')
-  train_lib.train_and_evaluate(config_from_flags(_saved_config()),
-                               FLAGS.workdir,
-                               override_config=FLAGS.override_config)
+  config = config_from_flags(_saved_config())
+  config_rules.validate(config)
+  workdir_lib.check_writable(FLAGS.workdir)
+  _training_library().train_and_evaluate(
+      config, FLAGS.workdir, override_config=FLAGS.override_config)
 
 
 if __name__ == '__main__':

@@ -120,7 +120,7 @@ def load_run(config: Config, workdir: str,
     workdir_lib.check_writable(workdir)
   else:
     workdir_lib.check_readable(workdir)
-  saved = read_saved_config(workdir)
+  saved = workdir_lib.read_saved_config(workdir)
   if saved is not None and not override_config:
     changed = config_rules.differences(saved, config)
     if changed:
@@ -148,25 +148,11 @@ def load_trained(workdir: str) -> Run:
   loaded."""
   workdir_lib.check_readable(workdir)
   # On this machine's own devices, wherever the run trained.
-  config = read_saved_config(workdir).replace(strategy='auto')
+  config = workdir_lib.read_saved_config(workdir).replace(strategy='auto')
   run = load_run(config, workdir, writable=False)
   if not run.restore():
     raise UsageError(f'{workdir} holds no checkpoint yet')
   return run
-
-
-def read_saved_config(workdir: str) -> Optional[Config]:
-  """The config a run saved in `workdir`, or None when there is none."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not files.exists(path):
-    return None
-  try:
-    with files.open_binary(path) as f:
-      text = f.read().decode('utf-8')
-  except (OSError, UnicodeDecodeError) as error:
-    reason = getattr(error, 'strerror', None) or errors.first_line(error)
-    raise UsageError(f'cannot read {path}: {reason}') from None
-  return configs.Config.from_json(text, source=path)
 
 
 def train_and_evaluate(

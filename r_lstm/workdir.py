@@ -18,9 +18,9 @@ import os
 import re
 import tempfile
 import uuid
-from typing import List
+from typing import List, Optional
 
-from r_lstm import files
+from r_lstm import configs, files
 from r_lstm.errors import UsageError, first_line
 from r_lstm.locks import LOCK_FILE
 
@@ -187,6 +187,20 @@ def check_readable(workdir: str) -> None:
 def is_run(directory: str) -> bool:
   """Whether `directory` holds a run (its config file)."""
   return files.exists(os.path.join(directory, CONFIG_FILE))
+
+
+def read_saved_config(workdir: str) -> Optional[configs.Config]:
+  """The config a run saved in `workdir`, or None when there is none."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not files.exists(path):
+    return None
+  try:
+    with files.open_binary(path) as f:
+      text = f.read().decode('utf-8')
+  except (OSError, UnicodeDecodeError) as error:
+    reason = getattr(error, 'strerror', None) or first_line(error)
+    raise UsageError(f'cannot read {path}: {reason}') from None
+  return configs.Config.from_json(text, source=path)
 
 
 def check_output_file(path: str, flag: str) -> None:

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 import shutil
 import tempfile
 
@@ -179,6 +180,36 @@ class FlagMistakesTest(tf.test.TestCase, parameterized.TestCase):
     for setting in ('--dataset=mnist5k', '--bptt=7', '--backbone=lstm'):
       self.assertLess(text.index(f'  {setting}\n'), others)
     self.assertGreater(text.find('logtostderr'), others)
+    self.assertGreater(text.find('tensorflow_datasets.core'), others)
+
+  @parameterized.named_parameters(
+      ('config', ['--bptt=-1'], '--bptt must be >= 0', False),
+      ('workdir', ['--workdir=/proc/r_lstm_run'], 'cannot write in /proc',
+       False),
+      # The control: a dataset is checked once TensorFlow is there.
+      ('dataset', ['--dataset=mnst'], "unknown dataset 'mnst'", True),
+      # A URL workdir is read through TensorFlow, imported without its
+      # start-up notices although TensorFlow's INFO lines are on.
+      ('url_workdir', ['--workdir=ram://bucket/run', '--bptt=-1'],
+       '--bptt must be >= 0', True),
+  )
+  def test_mistakes_before_the_model_need_no_tensorflow(
+      self, args, message, imports_tensorflow):
+    """`python -X importtime` lists every module the program imported."""
+    result = testing.run_module(
+        'r_lstm.train', '--workdir=never_made', *args,
+        env={'PYTHONPROFILEIMPORTTIME': '1', 'TF_CPP_MIN_LOG_LEVEL': '0'})
+    self.assertEqual(result.returncode, 2, msg=result.stderr[-3000:])
+    lines = [line for line in result.stderr.splitlines()
+             if not line.startswith('import time:')]
+    self.assertLen(lines, 1, msg=result.stderr[-3000:])
+    self.assertStartsWith(lines[0], 'r_lstm.train: error: ')
+    self.assertIn(message, lines[0])
+    self.assertEqual(
+        bool(re.search(r'(?m)^import time:.*\| +tensorflow(\.|$)',
+                       result.stderr)),
+        imports_tensorflow)
+    self.assertFalse(os.path.exists(os.path.join(testing.REPO, 'never_made')))
 
   def test_short_help_leaves_out_the_other_modules(self):
     result = testing.run_module('r_lstm.train', '--help')

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from r_lstm import encoders, export_lib, initializers
 from r_lstm import cells, train_lib, transformer
+from r_lstm import workdir as workdir_lib
 from r_lstm import trainer as trainer_lib
 from r_lstm.objectives import prediction, reconstruction
 from tests import testing
@@ -91,7 +92,7 @@ class ExportTest(testing.TinyExportTestCase, parameterized.TestCase):
     self.assertIn('at step 2', self.export_stdout)
     self.assertTrue(export_lib.is_export(self.export_dir))
     self.assertEqual(export_lib.load_config(self.export_dir),
-                     train_lib.read_saved_config(self.run_dir))
+                     workdir_lib.read_saved_config(self.run_dir))
     model = keras.models.load_model(os.path.join(self.export_dir,
                                                  export_lib.KERAS_FILE))
     trained = train_lib.load_trained(self.run_dir).model

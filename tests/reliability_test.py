@@ -270,7 +270,7 @@ class OneWriterTest(tf.test.TestCase):
              if r['split'] == 'train'}
     self.assertAllClose([rates[2], rates[4], rates[6], rates[8]],
                         [0.01, 0.01, 0.5, 0.5])
-    self.assertEqual(train_lib.read_saved_config(self.workdir).learning_rate,
+    self.assertEqual(workdir_lib.read_saved_config(self.workdir).learning_rate,
                      0.5)
 
   def test_writes_never_follow_a_preplaced_link(self):
@@ -288,7 +288,7 @@ class OneWriterTest(tf.test.TestCase):
         'r_lstm.report', f'--runs={self.workdir}',
         f'--output={self.workdir}/config.json')
     self.assertEqual(report.returncode, cli.USAGE_EXIT_CODE)
-    self.assertEqual(train_lib.read_saved_config(self.workdir).train_steps,
+    self.assertEqual(workdir_lib.read_saved_config(self.workdir).train_steps,
                      2)
 
   def test_evaluate_needs_no_write_access(self):
