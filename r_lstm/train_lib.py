@@ -16,7 +16,7 @@ from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
-from r_lstm import config_rules, configs, disk_space, distribute
+from r_lstm import config_rules, disk_space, distribute
 from r_lstm import early_stopping, errors, files, input_pipeline, interruption
 from r_lstm import learning_rates, locks, memory, run_faults, summaries
 from r_lstm import workdir as workdir_lib

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from r_lstm import import_arrays, train_lib
+from r_lstm import configs, import_arrays, train_lib
 from tests import testing
 
 
@@ -131,7 +131,7 @@ class DatasetsCliTest(tf.test.TestCase, parameterized.TestCase):
     super().tearDownClass()
 
   def test_stanford_dogs_mocked(self):
-    config = train_lib.configs.Config(
+    config = configs.Config(
         dataset='stanford_dogs', image_size=4, batch_size=4, embed_dim=4,
         lstm_units=8, head_units=(8,), bptt=3, train_steps=2,
         steps_per_loop=2, eval_every=2, checkpoint_every=2)
