@@ -159,7 +159,11 @@ EXPERIMENTS = {
          'cifar10_16px_lstm_full_lr3e-3': dict(CIFAR10_16PX_FULL,
                                                learning_rate=3e-3),
          'cifar10_16px_lstm_full_no_clip': dict(CIFAR10_16PX_FULL,
-                                                clip_norm=0.0)}),
+                                                clip_norm=0.0),
+         'cifar10_16px_lstm_full_sum': dict(CIFAR10_16PX_FULL,
+                                            channel_embedding='sum'),
+         'cifar10_16px_lstm_full_shared': dict(CIFAR10_16PX_FULL,
+                                               channel_embedding='shared')}),
 }
 
 # Issue 31: auxiliary losses on a truncated memory Transformer (docs/

@@ -20,7 +20,8 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from r_lstm import initializers, losses, memory, registry, steps, unroll
+from r_lstm import encoders, initializers, losses, memory, registry, steps
+from r_lstm import unroll
 from r_lstm.objectives import base
 
 PerExample = Tuple[tf.Tensor, tf.Tensor]  # (loss (B,), accuracy (B,))
@@ -51,10 +52,12 @@ def objective_memory_terms(config, shape: memory.Shape,
   (`AuxiliaryDecoder.memory_terms`), over a backbone of `main_units`."""
   terms = memory.Terms(0, {})
   options = base.DecoderOptions.of(config)
+  channel_embedding = encoders.ChannelEmbedding(
+      config.channel_embedding, shape.channels, config.embed_dim)
   for name in config.objectives:
     terms += registry.objective_class(name).memory_terms(
         options, shape, config.batch_size * config.num_anchors, config.cell,
-        main_units, config.embed_dim)
+        main_units, channel_embedding)
   return terms
 
 
@@ -70,14 +73,15 @@ class AnchoredClassifier(steps.KerasFit):
 
   def _attach_decoders(self, auxiliary: Sequence[str],
                        decoder: base.DecoderOptions, vocab_size: int,
-                       channels: int, embed_dim: int, state_units: int,
-                       output_units: int,
+                       channel_embedding: encoders.ChannelEmbedding,
+                       state_units: int, output_units: int,
                        initialization: initializers.Initialization,
                        cell: str, rnn_gradient: str) -> None:
     """One decoder per objective of `auxiliary`, each under its class's
     `attribute` (the path of its weights in checkpoints). A decoder that
     reads the backbone's outputs sees `output_units` per step; one started
-    from its state sees `state_units` per state part."""
+    from its state sees `state_units` per state part; one that reads tokens
+    embeds them as the backbone does (`channel_embedding`)."""
     for name in registry.OBJECTIVES:
       setattr(self, registry.objective_class(name).attribute, None)
     self._auxiliary_attributes = []
@@ -86,7 +90,7 @@ class AnchoredClassifier(steps.KerasFit):
       main_units = (output_units if decoder_class.reads_outputs
                     else state_units)
       setattr(self, decoder_class.attribute, decoder_class.from_options(
-          decoder, vocab_size, channels, embed_dim, main_units,
+          decoder, vocab_size, channel_embedding, main_units,
           initialization, cell, rnn_gradient))
       self._auxiliary_attributes.append(decoder_class.attribute)
 

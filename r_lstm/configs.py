@@ -23,6 +23,8 @@ STOPPING_METRICS = {'accuracy': True, 'loss': False}
 DECODER_ORDERS = ('forward', 'reverse')
 DECODER_UNFED_INPUTS = ('none', 'sampled')
 HEAD_INPUTS = ('h', 'state')
+# How the channels of a step (RGB) become one input (`encoders.TokenLSTM`).
+CHANNEL_EMBEDDINGS = ('concat', 'sum', 'shared')
 ANCHOR_SHARING = ('example', 'batch')
 DECODER_INITS = ('auto', 'project')
 DECODER_EMBEDDINGS = ('shared', 'own')
@@ -120,6 +122,12 @@ class Config:
       'resume with autodiff, bit for bit.', choices=RNN_GRADIENTS)
   embed_dim: int = _field(
       128, 'model', 'Embedding size per channel (paper: 128).', minimum=1)
+  channel_embedding: str = _field(
+      'concat', 'model', 'How the channels of a step (RGB) are embedded, '
+      'which the paper leaves open: concat (a table per channel, '
+      'concatenated), sum (a table per channel, summed) or shared (one table '
+      'for every channel, concatenated). Recurrent backbones only.',
+      choices=CHANNEL_EMBEDDINGS)
   lstm_units: int = _field(128, 'model', 'Main recurrent layer size '
                            '(paper: 128).', minimum=1)
   head_units: Tuple[int, ...] = _field(

@@ -55,6 +55,7 @@ def build(config, data) -> 'MemoryTransformerClassifier':
   return MemoryTransformerClassifier(
       num_classes=data.num_classes, vocab_size=data.vocab_size,
       channels=data.channels, embed_dim=config.embed_dim,
+      channel_embedding=config.channel_embedding,
       units=config.transformer_units, layers=config.transformer_layers,
       num_heads=config.transformer_heads,
       ffn_units=config.transformer_ffn_units,
@@ -78,8 +79,10 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
   per_segment = config.transformer_layers * (
       queries * (10 * units + 2 * config.transformer_ffn_units)
       + 3 * config.transformer_heads * queries * keys) * memory.FLOAT_BYTES
-  weights = (shape.channels * shape.vocab_size * config.embed_dim
-             + shape.channels * config.embed_dim * units
+  embedding = encoders.ChannelEmbedding(
+      config.channel_embedding, shape.channels, config.embed_dim)
+  weights = (embedding.weight_count(shape.vocab_size)
+             + embedding.width * units
              + (segment + 2 * config.memory_tokens) * units
              + config.transformer_layers * (
                  4 * units ** 2 + 2 * units * config.transformer_ffn_units)
@@ -108,7 +111,7 @@ class MemoryTransformerClassifier(anchored.AnchoredClassifier, keras.Model):
                decoder: base.DecoderOptions = base.DecoderOptions(),
                initialization: initializers.Initialization = initializers.KERAS,
                cell: str = 'lstm', rnn_gradient: str = 'sequence',
-               **kwargs):
+               channel_embedding: str = 'concat', **kwargs):
     """`initialization` and `cell` are the decoders' (the Transformer
     keeps Keras' initializers, as the baseline does); `rnn_gradient` how
     the decoders' gradients are computed."""
@@ -122,18 +125,20 @@ class MemoryTransformerClassifier(anchored.AnchoredClassifier, keras.Model):
         memory_tokens=memory_tokens, attention_span=attention_span,
         head_units=list(head_units), bptt=bptt, auxiliary=list(auxiliary),
         decoder=decoder.to_dict(), initialization=initialization.to_dict(),
-        cell=cell, rnn_gradient=rnn_gradient)
+        cell=cell, rnn_gradient=rnn_gradient,
+        channel_embedding=channel_embedding)
     super().__init__(**kwargs)
     with dtypes.policy_scope(self.dtype_policy):
       self.bptt = bptt
       self.channels, self.units = channels, units
       self.segment_length, self.memory_tokens = segment_length, memory_tokens
       self.attention_span = attention_span
-      self.embedding = encoders.add_token_embedding(self, channels,
-                                                    vocab_size, embed_dim)
+      self.channel_embedding = encoders.ChannelEmbedding(
+          channel_embedding, channels, embed_dim)
+      self.embedding = self.channel_embedding.add_weight(self, vocab_size)
       self.input_projection = keras.layers.Dense(units,
                                                  name='input_projection')
-      self.input_projection.build((None, channels * embed_dim))
+      self.input_projection.build((None, self.channel_embedding.width))
       position = keras.initializers.RandomNormal(stddev=0.02)
       self.positions = self.add_weight(shape=(segment_length, units),
                                        initializer=position, name='positions')
@@ -150,9 +155,9 @@ class MemoryTransformerClassifier(anchored.AnchoredClassifier, keras.Model):
       self.head = heads.feed_forward(head_units, num_classes,
                                      (memory_tokens + 1) * units, name='head')
       self.decoder_state_parts = len(cells.CELLS[cell].state_names)
-      self._attach_decoders(auxiliary, decoder, vocab_size, channels,
-                            embed_dim, memory_tokens * units, units,
-                            initialization, cell, rnn_gradient)
+      self._attach_decoders(auxiliary, decoder, vocab_size,
+                            self.channel_embedding, memory_tokens * units,
+                            units, initialization, cell, rnn_gradient)
       # Build the blocks and the norm: one segment through the core.
       self.core().step(tf.zeros([1, segment_length, units + 1]),
                        self.core().zero_state(1))

@@ -25,6 +25,7 @@ def build(config, data) -> 'SequenceClassifier':
   return SequenceClassifier(
       num_classes=data.num_classes, vocab_size=data.vocab_size,
       channels=data.channels, embed_dim=config.embed_dim,
+      channel_embedding=config.channel_embedding,
       lstm_units=config.lstm_units, head_units=config.head_units,
       bptt=config.bptt, head_input=config.head_input,
       auxiliary=config.objectives, decoder=base.DecoderOptions.of(config),
@@ -38,7 +39,9 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
   cell = cells.CELLS[config.cell]
   units = config.lstm_units
   state_parts = len(cell.state_names) if config.head_input == 'state' else 1
-  embedding = shape.channels * shape.vocab_size * config.embed_dim
+  embedding = encoders.ChannelEmbedding(
+      config.channel_embedding, shape.channels,
+      config.embed_dim).weight_count(shape.vocab_size)
   table = shape.channels * shape.vocab_size * cell.gates * units
   weights = (embedding + table + cell.weight_count(units, units)
              + memory.dense_weights((state_parts * units, *config.head_units,
@@ -66,12 +69,14 @@ class SequenceClassifier(anchored.AnchoredClassifier, keras.Model):
                decoder: base.DecoderOptions = base.DecoderOptions(),
                initialization: initializers.Initialization = initializers.KERAS,
                cell: str = 'lstm', rnn_gradient: str = 'sequence',
-               **kwargs):
+               channel_embedding: str = 'concat', **kwargs):
     """`auxiliary` names the objectives (`registry.OBJECTIVES`) to
     attach, each built from `decoder` (a `DecoderOptions` or its dict).
     `cell` ('lstm' or 'gru', `cells.CELLS`) is the recurrent cell of the
     encoder and of every decoder; `rnn_gradient` ('sequence' or
-    'autodiff', `unroll.scan`) how their windows' gradients are computed."""
+    'autodiff', `unroll.scan`) how their windows' gradients are computed;
+    `channel_embedding` (`encoders.ChannelEmbedding`) how the encoder and
+    the r-decoder embed a step's channels."""
     decoder = base.DecoderOptions.of(decoder)
     initialization = initializers.Initialization.of(initialization)
     self._arguments = dict(
@@ -80,7 +85,7 @@ class SequenceClassifier(anchored.AnchoredClassifier, keras.Model):
         head_units=list(head_units), bptt=bptt, head_input=head_input,
         auxiliary=list(auxiliary), decoder=decoder.to_dict(),
         initialization=initialization.to_dict(), cell=cell,
-        rnn_gradient=rnn_gradient)
+        rnn_gradient=rnn_gradient, channel_embedding=channel_embedding)
     super().__init__(**kwargs)
     with dtypes.policy_scope(self.dtype_policy):
       self.bptt = bptt
@@ -89,15 +94,17 @@ class SequenceClassifier(anchored.AnchoredClassifier, keras.Model):
       self.encoder = encoders.TokenLSTM(vocab_size, channels, embed_dim,
                                         lstm_units,
                                         initialization=initialization,
-                                        cell=cell, name='encoder')
+                                        cell=cell,
+                                        channel_embedding=channel_embedding,
+                                        name='encoder')
       state_parts = len(cells.CELLS[cell].state_names)
       head_input_dim = lstm_units * (state_parts if head_input == 'state'
                                      else 1)
       self.head = heads.feed_forward(head_units, num_classes, head_input_dim,
                                      name='head', initialization=initialization)
-      self._attach_decoders(auxiliary, decoder, vocab_size, channels,
-                            embed_dim, lstm_units, lstm_units, initialization,
-                            cell, rnn_gradient)
+      self._attach_decoders(auxiliary, decoder, vocab_size,
+                            self.encoder.channel_embedding, lstm_units,
+                            lstm_units, initialization, cell, rnn_gradient)
       self.built = True  # Every weight exists now; no shape inference needed.
 
   def get_config(self):

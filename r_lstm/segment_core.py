@@ -37,9 +37,8 @@ class MemoryCore:
   def project(self, inputs: tf.Tensor) -> tf.Tensor:
     """(..., S, d + 1): embedded tokens plus positions, then validity."""
     model = self.model
-    tokens = tf.cast(inputs[..., :-1], tf.int32)
-    embedded = tf.concat([tf.gather(model.embedding[c], tokens[..., c])
-                          for c in range(model.channels)], axis=-1)
+    embedded = model.channel_embedding.embed(model.embedding,
+                                             inputs[..., :-1])
     x = model.input_projection(embedded)
     x += tf.cast(model.positions, x.dtype)
     return tf.concat([x, tf.cast(inputs[..., -1:], x.dtype)], axis=-1)

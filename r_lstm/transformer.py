@@ -23,7 +23,8 @@ def build(config, data) -> 'TransformerClassifier':
   return TransformerClassifier(
       num_classes=data.num_classes, max_length=data.max_length,
       vocab_size=data.vocab_size, channels=data.channels,
-      embed_dim=config.embed_dim, units=config.transformer_units,
+      embed_dim=config.embed_dim, channel_embedding=config.channel_embedding,
+      units=config.transformer_units,
       layers=config.transformer_layers, num_heads=config.transformer_heads,
       ffn_units=config.transformer_ffn_units, head_units=config.head_units,
       dtype=config.precision)
@@ -34,7 +35,9 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
   x T^2 per layer (three copies for the softmax's backward pass), and
   those of an evaluation batch."""
   units = config.transformer_units
-  weights = (shape.channels * shape.vocab_size * config.embed_dim
+  embedding = encoders.ChannelEmbedding(
+      config.channel_embedding, shape.channels, config.embed_dim)
+  weights = (embedding.weight_count(shape.vocab_size)
              + config.transformer_layers * (
                  4 * units ** 2 + 2 * units * config.transformer_ffn_units)
              + memory.dense_weights((units, *config.head_units,
@@ -86,18 +89,20 @@ class TransformerClassifier(steps.SupervisedOnly, keras.Model):
   def __init__(self, num_classes: int, max_length: int, vocab_size: int = 256,
                channels: int = 1, embed_dim: int = 128, units: int = 64,
                layers: int = 2, num_heads: int = 4, ffn_units: int = 128,
-               head_units: Sequence[int] = (256, 256), **kwargs):
+               head_units: Sequence[int] = (256, 256),
+               channel_embedding: str = 'concat', **kwargs):
     super().__init__(**kwargs)
     self._arguments = dict(
         num_classes=num_classes, max_length=max_length,
         vocab_size=vocab_size, channels=channels, embed_dim=embed_dim,
-        units=units, layers=layers, num_heads=num_heads, ffn_units=ffn_units,
+        channel_embedding=channel_embedding, units=units, layers=layers, num_heads=num_heads, ffn_units=ffn_units,
         head_units=tuple(head_units))
     with dtypes.policy_scope(self.dtype_policy):
       self.channels = channels
       self.vocab_size = vocab_size
-      self.embedding = encoders.add_token_embedding(self, channels, vocab_size,
-                                                    embed_dim)
+      self.channel_embedding = encoders.ChannelEmbedding(
+          channel_embedding, channels, embed_dim)
+      self.embedding = self.channel_embedding.add_weight(self, vocab_size)
       self.input_projection = keras.layers.Dense(units, name='input_projection')
       self.positions = self.add_weight(
           shape=(max_length, units),
@@ -120,10 +125,8 @@ class TransformerClassifier(steps.SupervisedOnly, keras.Model):
     del training  # No dropout: the LSTM baselines have none either.
     if lengths is None:
       tokens, lengths = tokens
-    tokens = tf.cast(tokens, tf.int32)
     length = tf.shape(tokens)[1]
-    embedded = tf.concat([tf.gather(self.embedding[c], tokens[..., c])
-                          for c in range(self.channels)], axis=-1)
+    embedded = self.channel_embedding.embed(self.embedding, tokens)
     x = self.input_projection(embedded) + self.positions[tf.newaxis, :length]
     valid = tf.sequence_mask(lengths, length)  # (B, T)
     attention_mask = valid[:, tf.newaxis, :]  # Keys beyond an example's end.

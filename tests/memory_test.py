@@ -42,6 +42,18 @@ class MemoryTest(tf.test.TestCase, parameterized.TestCase):
     self.assertIn('(--batch_size x --num_anchors x --aux_length)',
                   raised.exception.as_flags())
 
+  @parameterized.parameters(*registry.BACKBONES)
+  def test_a_shared_channel_table_counts_once(self, backbone):
+    """RGB: `--channel_embedding=shared` keeps one table, not three."""
+    config = presets.preset('mnist_r_lstm_t300').replace(
+        backbone=backbone, auxiliary='none')
+    rgb = MNIST._replace(channels=3)
+    weights = {design: config.backbone_entry.load().memory_terms(
+        config.replace(channel_embedding=design), rgb).weights
+               for design in ('concat', 'shared')}
+    self.assertEqual(weights['concat'] - weights['shared'],
+                     2 * rgb.vocab_size * config.embed_dim)
+
   def test_resize_refused_before_it_allocates(self):
     with self.assertRaisesRegex(UsageError, '^image_size=4096') as raised:
       images.check_resize_fits(10000, 4096, 3, available=4 * GIB)

@@ -15,19 +15,35 @@ B, T, VOCAB = 3, 12, 16
 
 class TokenLSTMTest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters(*CELLS)
-  def test_projection_table_equals_embedding_then_matmul(self, cell):
+  @parameterized.product(cell=CELLS, design=['concat', 'sum', 'shared'])
+  def test_projection_table_equals_embedding_then_matmul(self, cell, design):
     keras.utils.set_random_seed(0)
     encoder = encoders.TokenLSTM(VOCAB, channels=3, embed_dim=5, units=4,
-                                 cell=cell)
+                                 cell=cell, channel_embedding=design)
     tokens = np.random.RandomState(0).randint(0, VOCAB, (B, T, 3))
-    embedded = np.concatenate(
-        [np.asarray(encoder.embedding)[c][tokens[..., c]] for c in range(3)],
-        axis=-1)
+    tables = np.asarray(encoder.embedding)
+    self.assertEqual(tables.shape, (1 if design == 'shared' else 3, VOCAB, 5))
+    vectors = [tables[0 if design == 'shared' else c][tokens[..., c]]
+               for c in range(3)]
+    embedded = (sum(vectors) if design == 'sum'
+                else np.concatenate(vectors, axis=-1))
+    self.assertEqual(encoder.cell.kernel.shape[0], embedded.shape[-1])
+    self.assertAllClose(encoder.embed(tf.constant(tokens)), embedded)
     want = embedded @ np.asarray(encoder.cell.kernel) + np.asarray(
         encoder.cell.input_bias)
     self.assertAllClose(encoder.projector()(tf.constant(tokens)), want,
                         atol=1e-5)
+
+  def test_one_channel_makes_every_design_the_same_network(self):
+    tokens = tf.constant(np.random.RandomState(0).randint(0, VOCAB, (B, T, 1)))
+    projections = []
+    for design in ('concat', 'sum', 'shared'):
+      keras.utils.set_random_seed(0)
+      encoder = encoders.TokenLSTM(VOCAB, channels=1, embed_dim=5, units=4,
+                                   channel_embedding=design)
+      projections.append(encoder.projector()(tokens))
+    self.assertAllClose(projections[0], projections[1])
+    self.assertAllClose(projections[0], projections[2])
 
 
 class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):

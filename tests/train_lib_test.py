@@ -67,6 +67,31 @@ class TrainLibTest(tf.test.TestCase, parameterized.TestCase):
       self.assertIn(f'loss/{objective}', logs)
       self.assertIn(f'accuracy/{objective}', logs)
 
+  @parameterized.product(
+      (dict(backbone='lstm', auxiliary='reconstruction'),
+       dict(backbone='gru', auxiliary='both'),
+       dict(backbone='memory_transformer', auxiliary='reconstruction'),
+       dict(backbone='transformer', auxiliary='none')),
+      design=['sum', 'shared'])
+  def test_channel_embeddings_train_every_variable(self, backbone, auxiliary,
+                                                   design):
+    """RGB tokens through each design, the r-decoder reading the main
+    embedding (`decoder_embedding=shared`): every weight learns."""
+    data = testing.tiny_data(channels=3)
+    config = testing.TINY_CONFIG.replace(
+        backbone=backbone, auxiliary=auxiliary, channel_embedding=design,
+        decoder_embedding='shared')
+    trainer = trainer_lib.Trainer(config, data)
+    embedding = trainer.model.get_layer(
+        'encoder').embedding if backbone in ('lstm', 'gru') else (
+            trainer.model.embedding)
+    self.assertEqual(embedding.shape[0], 1 if design == 'shared' else 3)
+    before = _weights(trainer)
+    trainer.train(trainer.train_iterator(), 1)
+    for variable, old in zip(trainer.model.trainable_variables, before):
+      if not variable.path.endswith('attention/key/bias'):  # As above.
+        self.assertNotAllClose(variable.numpy(), old, msg=variable.path)
+
   @parameterized.parameters(('both', 'lstm', 1.0), ('both', 'gru', 0.5),
                             ('reconstruction', 'lstm', 0.5))
   def test_keras_decoder_layers_make_the_unroll_updates(self, auxiliary,

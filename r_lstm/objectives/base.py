@@ -20,7 +20,8 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import keras
 import tensorflow as tf
 
-from r_lstm import cells, configs, cores, distribute, heads, initializers
+from r_lstm import cells, configs, cores, distribute, encoders, heads
+from r_lstm import initializers
 from r_lstm import memory, unroll
 from r_lstm import losses as losses_lib
 
@@ -135,11 +136,13 @@ class AuxiliaryDecoder(keras.layers.Layer):
 
   @classmethod
   def from_options(cls, options: DecoderOptions, vocab_size: int,
-                   channels: int, embed_dim: int, main_units: int,
+                   channel_embedding: encoders.ChannelEmbedding,
+                   main_units: int,
                    initialization: initializers.Initialization,
                    cell: str = 'lstm', gradient: str = 'sequence'
                    ) -> 'AuxiliaryDecoder':
-    """The decoder a classifier with these sizes and this cell attaches."""
+    """The decoder a classifier with these sizes and this cell attaches;
+    one that reads tokens embeds them as `channel_embedding` says."""
     raise NotImplementedError
 
   @classmethod
@@ -151,14 +154,15 @@ class AuxiliaryDecoder(keras.layers.Layer):
   @classmethod
   def memory_terms(cls, options: DecoderOptions, shape: memory.Shape,
                    rows: int, cell: str, main_units: int,
-                   embed_dim: int) -> memory.Terms:
+                   channel_embedding: encoders.ChannelEmbedding
+                   ) -> memory.Terms:
     """This objective's share of one update with `rows` anchors in the
     batch: its weights, the main network's window behind each anchor, and
     its decoder's layers and softmax over the segment."""
     cell_class = cells.CELLS[cell]
     outputs = shape.channels * shape.vocab_size
     units = options.decoder_units
-    weights = (shape.channels * shape.vocab_size * embed_dim
+    weights = (channel_embedding.weight_count(shape.vocab_size)
                + options.decoder_layers * cell_class.weight_count(units, units)
                + memory.dense_weights((units, *options.decoder_head_units,
                                        outputs)))

@@ -38,10 +38,11 @@ class PredictionDecoder(base.AuxiliaryDecoder):
     self.built = True
 
   @classmethod
-  def from_options(cls, options, vocab_size, channels, embed_dim, main_units,
+  def from_options(cls, options, vocab_size, channel_embedding, main_units,
                    initialization, cell='lstm', gradient='sequence'):
-    del embed_dim  # It reads the main LSTM's outputs, not tokens.
-    return cls(vocab_size, channels, main_units, options.decoder_units,
+    # It reads the main LSTM's outputs, not tokens: only the channels count.
+    return cls(vocab_size, channel_embedding.channels, main_units,
+               options.decoder_units,
                options.decoder_layers, options.decoder_head_units,
                initialization, aux_length=options.aux_length, cell=cell,
                rnn=options.decoder_rnn, gradient=gradient,

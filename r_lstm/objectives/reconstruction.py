@@ -76,7 +76,8 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                aux_length: int = 600, aux_bptt: int = 300,
                feed_rate: float = 1.0, order: str = 'forward',
                cell: str = 'lstm', rnn: str = 'auto',
-               gradient: str = 'sequence', **kwargs):
+               gradient: str = 'sequence', channel_embedding: str = 'concat',
+               **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
                      initialization, aux_length, cell, rnn, gradient,
                      **kwargs)
@@ -91,7 +92,9 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     self.bottom = encoders.TokenLSTM(vocab_size, channels, embed_dim, units,
                                      own_embedding=not self.shares_embedding,
                                      initialization=self.initialization,
-                                     cell=cell, name=f'{cell}_0')
+                                     cell=cell,
+                                     channel_embedding=channel_embedding,
+                                     name=f'{cell}_0')
     self.init_maps = None
     if init == 'project' or main_units != units:
       self.init_maps = [self.initialization.make_dense(units, main_units,
@@ -103,9 +106,10 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
     self.built = True
 
   @classmethod
-  def from_options(cls, options, vocab_size, channels, embed_dim, main_units,
+  def from_options(cls, options, vocab_size, channel_embedding, main_units,
                    initialization, cell='lstm', gradient='sequence'):
-    return cls(vocab_size, channels, embed_dim, main_units,
+    return cls(vocab_size, channel_embedding.channels,
+               channel_embedding.embed_dim, main_units,
                options.decoder_units, options.decoder_layers,
                options.decoder_head_units, options.decoder_init,
                options.decoder_embedding, options.decoder_unfed_input,
@@ -114,6 +118,7 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                feed_rate=options.decoder_feed_rate,
                order=options.decoder_order, cell=cell,
                rnn=options.decoder_rnn, gradient=gradient,
+               channel_embedding=channel_embedding.design,
                name=cls.attribute)
 
   @classmethod
@@ -130,7 +135,8 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
             'embedding': 'shared' if self.shares_embedding else 'own',
             'unfed_input': 'sampled' if self.samples_unfed else 'none',
             'aux_bptt': self.aux_bptt, 'feed_rate': self.feed_rate,
-            'order': self.order}
+            'order': self.order,
+            'channel_embedding': self.bottom.channel_embedding.design}
 
   def anchor_range(self):
     return self.aux_length, 0
