@@ -15,6 +15,13 @@ FLOPs count the matrix products only (2mnk each; a backward pass costs
 twice its forward), so element-wise gate work counts as overhead. Also the
 rate of one matmul of each phase's per-step shape, run back to back: the
 best a step-by-step recurrence of that size could reach here.
+
+The matmul bound of a phase: its sequential products (each step's
+`h @ W_h` forward and `dz @ W_hᵀ` backward, which wait for the step
+before) at that per-step rate, plus the rest (input projections, weight
+gradients, the decoder's head: large products over all steps) at the
+peak rate. No implementation of the same arithmetic in float32 can take
+less time here; `fraction_of_bound` is how close the phase comes.
 """
 
 from absl import app
@@ -52,7 +59,8 @@ def matmul_gflops(m: int, k: int, n: int, iterations: int) -> float:
 
 
 def phase_functions(trainer, batch_size):
-  """(main phase fn, its matmul FLOPs, decoder phase fn, its FLOPs)."""
+  """(main phase fn, its matmul FLOPs, of which sequential, decoder phase
+  fn, its FLOPs, of which sequential)."""
   model, config, split = trainer.model, trainer.config, trainer.data.train
   inputs = tf.transpose(tf.constant(split.tokens), [1, 0, 2])
   lengths = tf.constant(split.lengths)
@@ -79,6 +87,9 @@ def phase_functions(trainer, batch_size):
   main_flops = (capture_steps * step
                 + 3 * (config.bptt + config.aux_bptt) * step
                 + 3 * 2 * vocab * embed * 4 * units)  # the projection table
+  # The capture pass, and each window's forward step and backward dh.
+  main_sequential = (capture_steps + 2 * (config.bptt + config.aux_bptt)
+                     ) * step
 
   decoder = model.reconstructor
   state = (tf.random.normal([batch_size, units]),
@@ -101,7 +112,10 @@ def phase_functions(trainer, batch_size):
                                                            head_sizes[1:])))
   decoder_flops = 3 * ((config.aux_length - 1) * per_step
                        + 2 * 2 * batch_size * units * d)
-  return main_phase, main_flops, decoder_phase, decoder_flops
+  decoder_sequential = (2 * config.decoder_layers * (config.aux_length - 1)
+                        * 2 * batch_size * d * 4 * d)
+  return (main_phase, main_flops, main_sequential, decoder_phase,
+          decoder_flops, decoder_sequential)
 
 
 def main(argv):
@@ -113,23 +127,30 @@ def main(argv):
     config = common.config('r_lstm_t300', batch_size)
     trainer = trainer_lib.Trainer(
         config, common.synthetic_data(batch_size, FLAGS.length))
-    main_fn, main_flops, decoder_fn, decoder_flops = phase_functions(
-        trainer, batch_size)
+    (main_fn, main_flops, main_sequential, decoder_fn, decoder_flops,
+     decoder_sequential) = phase_functions(trainer, batch_size)
     d, u = config.decoder_units, config.lstm_units
-    for phase, fn, flops, shape in (
-        ('main LSTM', main_fn, main_flops, (batch_size, u, 4 * u)),
-        ('decoder', decoder_fn, decoder_flops, (batch_size, d, 4 * d))):
+    for phase, fn, flops, sequential, shape in (
+        ('main LSTM', main_fn, main_flops, main_sequential,
+         (batch_size, u, 4 * u)),
+        ('decoder', decoder_fn, decoder_flops, decoder_sequential,
+         (batch_size, d, 4 * d))):
       seconds = common.median_seconds(fn, FLAGS.repeats, 1)
+      step_rate = matmul_gflops(*shape, 600)
+      bound = (sequential / step_rate + (flops - sequential) / peak) / 1e9
       row = {'phase': phase, 'batch': batch_size, 'seconds': seconds,
              'gflop': flops / 1e9, 'gflops_per_s': flops / seconds / 1e9,
-             'step_matmul_gflops_per_s': matmul_gflops(*shape, 600),
-             'peak_gflops_per_s': peak}
+             'sequential_gflop': sequential / 1e9,
+             'step_matmul_gflops_per_s': step_rate,
+             'peak_gflops_per_s': peak, 'bound_seconds': bound,
+             'fraction_of_bound': bound / seconds}
       row['fraction_of_peak'] = row['gflops_per_s'] / peak
       print(row, flush=True)
       rows.append(row)
   common.report(FLAGS.output, rows, [
       'phase', 'batch', 'seconds', 'gflop', 'gflops_per_s',
-      'step_matmul_gflops_per_s', 'peak_gflops_per_s', 'fraction_of_peak'])
+      'sequential_gflop', 'step_matmul_gflops_per_s', 'peak_gflops_per_s',
+      'fraction_of_peak', 'bound_seconds', 'fraction_of_bound'])
 
 
 if __name__ == '__main__':
