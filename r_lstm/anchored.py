@@ -52,8 +52,7 @@ def objective_memory_terms(config, shape: memory.Shape,
   (`AuxiliaryDecoder.memory_terms`), over a backbone of `main_units`."""
   terms = memory.Terms(0, {})
   options = base.DecoderOptions.of(config)
-  channel_embedding = encoders.ChannelEmbedding(
-      config.channel_embedding, shape.channels, config.embed_dim)
+  channel_embedding = encoders.ChannelEmbedding.of(config, shape.channels)
   for name in config.objectives:
     terms += registry.objective_class(name).memory_terms(
         options, shape, config.batch_size * config.num_anchors, config.cell,

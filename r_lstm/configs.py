@@ -126,7 +126,7 @@ class Config:
       'concat', 'model', 'How the channels of a step (RGB) are embedded, '
       'which the paper leaves open: concat (a table per channel, '
       'concatenated), sum (a table per channel, summed) or shared (one table '
-      'for every channel, concatenated). Recurrent backbones only.',
+      'for every channel, concatenated). Every built-in backbone.',
       choices=CHANNEL_EMBEDDINGS)
   lstm_units: int = _field(128, 'model', 'Main recurrent layer size '
                            '(paper: 128).', minimum=1)

@@ -30,6 +30,11 @@ class ChannelEmbedding:
   channels: int
   embed_dim: int
 
+  @classmethod
+  def of(cls, config, channels: int) -> 'ChannelEmbedding':
+    """The design a run's config names, for data of `channels`."""
+    return cls(config.channel_embedding, channels, config.embed_dim)
+
   def __post_init__(self):
     if self.design not in _FOLDS:
       raise ValueError(f'unknown channel embedding {self.design!r}')

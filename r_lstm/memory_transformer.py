@@ -79,8 +79,7 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
   per_segment = config.transformer_layers * (
       queries * (10 * units + 2 * config.transformer_ffn_units)
       + 3 * config.transformer_heads * queries * keys) * memory.FLOAT_BYTES
-  embedding = encoders.ChannelEmbedding(
-      config.channel_embedding, shape.channels, config.embed_dim)
+  embedding = encoders.ChannelEmbedding.of(config, shape.channels)
   weights = (embedding.weight_count(shape.vocab_size)
              + embedding.width * units
              + (segment + 2 * config.memory_tokens) * units

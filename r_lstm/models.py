@@ -39,9 +39,8 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
   cell = cells.CELLS[config.cell]
   units = config.lstm_units
   state_parts = len(cell.state_names) if config.head_input == 'state' else 1
-  embedding = encoders.ChannelEmbedding(
-      config.channel_embedding, shape.channels,
-      config.embed_dim).weight_count(shape.vocab_size)
+  embedding = encoders.ChannelEmbedding.of(
+      config, shape.channels).weight_count(shape.vocab_size)
   table = shape.channels * shape.vocab_size * cell.gates * units
   weights = (embedding + table + cell.weight_count(units, units)
              + memory.dense_weights((state_parts * units, *config.head_units,

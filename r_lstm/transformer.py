@@ -35,8 +35,7 @@ def memory_terms(config, shape: memory.Shape) -> memory.Terms:
   x T^2 per layer (three copies for the softmax's backward pass), and
   those of an evaluation batch."""
   units = config.transformer_units
-  embedding = encoders.ChannelEmbedding(
-      config.channel_embedding, shape.channels, config.embed_dim)
+  embedding = encoders.ChannelEmbedding.of(config, shape.channels)
   weights = (embedding.weight_count(shape.vocab_size)
              + config.transformer_layers * (
                  4 * units ** 2 + 2 * units * config.transformer_ffn_units)
