@@ -174,7 +174,8 @@ MEMORY_TRANSFORMER = dict(HEADLINE, backbone='memory_transformer', bptt=112,
 
 
 def _memory_transformer_arms(dataset):
-  """The four arms of the issue and the p-loss, on one dataset."""
+  """The four arms of the issue, the p-loss and unrestricted attention,
+  on one dataset."""
   return {
       # (A) truncated to K, no auxiliary loss.
       'mt_k112': dict(dataset, auxiliary='none'),
@@ -191,7 +192,11 @@ def _memory_transformer_arms(dataset):
       'mt_k112_cache': dict(dataset, auxiliary='none',
                             attention_span='previous'),
       'mt_k112_r_cache': dict(dataset, attention_span='previous',
-                              **PAPER_DECODER)}
+                              **PAPER_DECODER),
+      # (F) unrestricted attention: the same blocks over the whole
+      # sequence, which no window can truncate (the baseline backbone).
+      'transformer_full': dict(dataset, backbone='transformer',
+                               auxiliary='none', bptt=FULL_BP)}
 
 
 EXPERIMENTS['memory_transformer'] = (MEMORY_TRANSFORMER, {
@@ -229,7 +234,7 @@ def summarize(name, workdir, wall_seconds):
   curve = {r['step']: r['accuracy'] for r in rows if r['split'] == 'test'}
   return {'variant': name, 'test_accuracy_by_step': curve,
           # Median over logged intervals, the first (compilation) excluded.
-          'seconds_per_update': statistics.median(1 / r for r in rates[1:]),
+          'seconds_per_update': statistics.median(1 / r for r in rates[1:] or rates),
           'wall_seconds': wall_seconds}
 
 
