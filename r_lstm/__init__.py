@@ -16,6 +16,8 @@ import importlib.util
 import os
 import sys
 
+from r_lstm import startup
+
 # TensorFlow's C++ INFO lines (its start-up notices among them) are not for
 # a user of the API; a level the user set is kept, and the command line's
 # --verbosity brings them back (r_lstm.startup). It can only apply before
@@ -70,6 +72,15 @@ def _register_keras_classes():
     registry.objective_class(objective)
 
 
+def _dropping_notices() -> bool:
+  """Whether TensorFlow's start-up notices are to be dropped: the level
+  r_lstm set is still in place (`--verbosity` removes it). They need
+  dropping, not only a level: where oneDNN's custom operations are on (by
+  default on AVX-512 CPUs) TensorFlow prints them before any level
+  applies."""
+  return QUIETED_TENSORFLOW and os.environ.get('TF_CPP_MIN_LOG_LEVEL') == '1'
+
+
 def _initializing(name: str) -> bool:
   spec = getattr(sys.modules.get(name), '__spec__', None)
   return bool(getattr(spec, '_initializing', False))
@@ -103,7 +114,10 @@ class _AfterKerasImport(importlib.abc.MetaPathFinder):
     exec_module = spec.loader.exec_module
 
     def exec_and_register(module):
-      exec_module(module)
+      if name in ('keras', 'tensorflow') and _dropping_notices():
+        startup.dropping_notices(lambda: exec_module(module))
+      else:
+        exec_module(module)
       self.register_when_ready(finished=name)
 
     spec.loader.exec_module = exec_and_register

@@ -6,7 +6,9 @@ absl::InitializeLog()" warning and the oneDNN notice, each twice, and a
 CPU-feature notice. None of them is about the user's run. The entry points
 import TensorFlow through `import_tensorflow`, which captures file
 descriptor 2 for the import and writes back every line but those notices;
-`--verbosity` (or `-v`) on the command line keeps them.
+`--verbosity` (or `-v`) on the command line keeps them. After `import
+r_lstm`, TensorFlow's import drops them too, whoever imports it
+(`r_lstm._AfterKerasImport`): the Python API's user sees none either.
 """
 
 import importlib
@@ -14,7 +16,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 NOTICES = re.compile(
     rb'WARNING: All log messages before absl::InitializeLog\(\) is called'
@@ -42,13 +44,19 @@ def import_tensorflow(verbose: bool) -> None:
   if verbose or 'tensorflow' in sys.modules:
     importlib.import_module('tensorflow')
     return
+  dropping_notices(lambda: [importlib.import_module(name)
+                            for name in ('tensorflow', 'keras')])
+
+
+def dropping_notices(load: Callable[[], Any]) -> Any:
+  """`load()`'s result; file descriptor 2 is captured while it runs and
+  everything written there but the `NOTICES` lines is written back."""
   sys.stderr.flush()
   saved = os.dup(2)
   with tempfile.TemporaryFile() as captured:
     os.dup2(captured.fileno(), 2)
     try:
-      importlib.import_module('tensorflow')
-      importlib.import_module('keras')
+      return load()
     finally:
       os.dup2(saved, 2)
       os.close(saved)
