@@ -233,8 +233,10 @@ def summarize(name, workdir, wall_seconds):
   rates = [r['steps_per_sec'] for r in rows if r['split'] == 'train']
   curve = {r['step']: r['accuracy'] for r in rows if r['split'] == 'test'}
   return {'variant': name, 'test_accuracy_by_step': curve,
-          # Median over logged intervals, the first (compilation) excluded.
-          'seconds_per_update': statistics.median(1 / r for r in rates[1:] or rates),
+          # Median over logged intervals, the first (compilation) excluded
+          # unless it is the only one.
+          'seconds_per_update': statistics.median(
+              1 / r for r in rates[1:] or rates),
           'wall_seconds': wall_seconds}
 
 
