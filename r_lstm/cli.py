@@ -1,11 +1,11 @@
 """What the command-line entry points share: a UsageError (bad input), a
 NonFiniteError (training diverged) or an Interrupted (stopped by a signal
 after saving) turned into one clear line on stderr and a non-zero exit,
-and Python logging at WARNING unless --verbosity is given. `run` starts a tool: absl's flag parsing,
-except that a flag mistake is one line and exit 2 like every other input
-mistake, and --help / --helpfull put the project's flags first. It imports
-no TensorFlow: a tool imports `r_lstm.quiet_tensorflow` before the modules
-that do."""
+and Python logging at WARNING unless --verbosity is given. `run` starts a
+tool: absl's flag parsing, except that a flag mistake is one line and exit
+2 like every other input mistake, and --help / --helpfull put the
+project's flags first. It imports no TensorFlow: a tool imports
+`r_lstm.quiet_tensorflow` before the modules that do."""
 
 import functools
 import signal
