@@ -40,6 +40,9 @@ class RecurrentCell(keras.layers.Layer):
   # Floats per unit per step a gradient window keeps for the backward pass
   # (the memory estimate, `window_bytes`).
   stored_floats_per_unit = 0
+  # `kernels/<name>.cc`: this cell's step loops compiled (`r_lstm.compiled`),
+  # or None.
+  compiled_kernel = None
 
   def __init__(self, input_dim: int, units: int,
                initialization: initializers.Initialization = initializers.KERAS,
@@ -117,11 +120,12 @@ class RecurrentCell(keras.layers.Layer):
     return self.forward_step(projected, tuple(state),
                              self.recurrent_weights())[0]
 
-  def sequence(self, projected: tf.Tensor, state: State, active=None):
+  def sequence(self, projected: tf.Tensor, state: State, active=None,
+               compiled: bool = False):
     """(final state, outputs (L, N, units)) over projected inputs (L, N,
     gates * units), with the hand-written backward pass
-    (`r_lstm.sequence.run`)."""
-    return sequence.run(self, projected, state, active)
+    (`r_lstm.sequence.run`; `compiled`: as the cell's compiled kernel)."""
+    return sequence.run(self, projected, state, active, compiled)
 
   def get_config(self):
     return {**super().get_config(), 'input_dim': self.input_dim,
@@ -200,6 +204,7 @@ class LSTMCell(RecurrentCell):
   # Four gate pre-activations, four activations, c, tanh(c), h and the
   # projected input.
   stored_floats_per_unit = 16
+  compiled_kernel = 'lstm_sequence'
 
   def _initializers(self, input_dim, units):
     return self.initialization.lstm_initializers(input_dim, units)

@@ -34,7 +34,7 @@ PRECISIONS = ('float32', 'mixed_bfloat16', 'mixed_float16')
 # is resolved once when a run starts (`distribute.resolve_decoder_rnn`).
 DECODER_RNNS = ('auto', 'unroll', 'keras')
 # --rnn_gradient -> how a recurrent loop's gradient is computed (`unroll`).
-RNN_GRADIENTS = ('sequence', 'autodiff')
+RNN_GRADIENTS = ('compiled', 'sequence', 'autodiff')
 # --strategy -> how the replicas are laid out (`r_lstm.distribute`).
 STRATEGIES = ('auto', 'mirrored', 'multi_worker', 'tpu')
 # --attention_span (`r_lstm.memory_transformer`).
@@ -114,12 +114,12 @@ class Config:
       'only the classifier head (with --auxiliary=reconstruction, the '
       'paper\'s "no backpropagation" extreme).', minimum=0)
   rnn_gradient: str = _field(
-      'sequence', 'model', 'How the gradient of every recurrent window '
-      '(the main network\'s and the decoders\') is computed: sequence (a '
-      'whole-sequence kernel with a hand-written backward pass, r_lstm/'
-      'sequence.py: the faster) or autodiff (TensorFlow differentiates the '
-      'step loop). Equal to 1e-5; runs saved before this field existed '
-      'resume with autodiff, bit for bit.', choices=RNN_GRADIENTS)
+      'compiled', 'model', 'How recurrent windows are differentiated: '
+      'compiled (a hand-written backward pass, r_lstm/sequence.py, LSTM step '
+      'loops as a C++ op built on first use, float32 on a CPU: the fastest), '
+      'sequence (the same as TensorFlow loops) or autodiff (TensorFlow '
+      'differentiates the step loop). Equal to 1e-5; runs saved before a '
+      'choice existed resume with the one they ran.', choices=RNN_GRADIENTS)
   embed_dim: int = _field(
       128, 'model', 'Embedding size per channel (paper: 128).', minimum=1)
   channel_embedding: str = _field(

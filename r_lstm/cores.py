@@ -42,10 +42,10 @@ class Core(Protocol):
     """What a step emits: (N, units)."""
 
   def sequence(self, projected: tf.Tensor, state: State,
-               active: Optional[tf.Tensor] = None):
+               active: Optional[tf.Tensor] = None, compiled: bool = False):
     """(final state, outputs (L, N, units)) of `step` over projected
     inputs (L, N, gates), with a hand-written backward pass; `active` as
-    for `scan`."""
+    for `scan`; `compiled`: as compiled kernels where the cells have one."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +68,8 @@ class ProjectedCore:
   def output(self, state: State) -> tf.Tensor:
     return self.cell.output(state)
 
-  def sequence(self, projected, state, active=None):
-    return self.cell.sequence(projected, state, active)
+  def sequence(self, projected, state, active=None, compiled=False):
+    return self.cell.sequence(projected, state, active, compiled)
 
   @property
   def state_names(self) -> Tuple[str, ...]:
@@ -122,13 +122,13 @@ class StackedCore:
       new_state.extend(part)
     return tuple(new_state)
 
-  def sequence(self, projected, state, active=None):
+  def sequence(self, projected, state, active=None, compiled=False):
     final, outputs, inputs = [], None, projected
     for k, (core, layer) in enumerate(zip(self.cores,
                                           self.layer_states(state))):
       if k:
         inputs = core.project(outputs)
-      layer_final, outputs = core.sequence(inputs, layer, active)
+      layer_final, outputs = core.sequence(inputs, layer, active, compiled)
       final.extend(layer_final)
     return tuple(final), outputs
 

@@ -109,7 +109,7 @@ class MemoryTransformerClassifier(anchored.AnchoredClassifier, keras.Model):
                auxiliary: Sequence[str] = (),
                decoder: base.DecoderOptions = base.DecoderOptions(),
                initialization: initializers.Initialization = initializers.KERAS,
-               cell: str = 'lstm', rnn_gradient: str = 'sequence',
+               cell: str = 'lstm', rnn_gradient: str = 'compiled',
                channel_embedding: str = 'concat', **kwargs):
     """`initialization` and `cell` are the decoders' (the Transformer
     keeps Keras' initializers, as the baseline does); `rnn_gradient` how

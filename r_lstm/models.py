@@ -67,13 +67,13 @@ class SequenceClassifier(anchored.AnchoredClassifier, keras.Model):
                auxiliary: Sequence[str] = (),
                decoder: base.DecoderOptions = base.DecoderOptions(),
                initialization: initializers.Initialization = initializers.KERAS,
-               cell: str = 'lstm', rnn_gradient: str = 'sequence',
+               cell: str = 'lstm', rnn_gradient: str = 'compiled',
                channel_embedding: str = 'concat', **kwargs):
     """`auxiliary` names the objectives (`registry.OBJECTIVES`) to
     attach, each built from `decoder` (a `DecoderOptions` or its dict).
     `cell` ('lstm' or 'gru', `cells.CELLS`) is the recurrent cell of the
-    encoder and of every decoder; `rnn_gradient` ('sequence' or
-    'autodiff', `unroll.scan`) how their windows' gradients are computed;
+    encoder and of every decoder; `rnn_gradient` (`configs.RNN_GRADIENTS`,
+    `unroll.scan`) how their windows' gradients are computed;
     `channel_embedding` (`encoders.ChannelEmbedding`) how the encoder and
     the r-decoder embed a step's channels."""
     decoder = base.DecoderOptions.of(decoder)

@@ -18,6 +18,12 @@ The step math is the cell's own (`forward_step`, `backward_step`), so the
 forward values are those of `cell.step` and the tests hold the backward
 pass to TensorFlow's gradient of the same steps.
 
+With `compiled`, a cell with a compiled kernel (`cell.compiled_kernel`,
+`r_lstm.compiled`) runs both loops as one op each instead of a
+`tf.while_loop` of small ops: the same math, op for op, with the rows of
+each step split over the intra-op threads. It applies to float32 on a CPU
+(elsewhere, or where the kernel cannot be built, the TensorFlow loops run).
+
 A hand-written gradient rather than a library layer: `keras.layers.LSTM`
 on a CPU differentiates its own step loop (no faster here), it cannot hold
 a row's state over the steps outside its window (`active`), and it exposes
@@ -28,11 +34,13 @@ from typing import Optional, Tuple
 
 import tensorflow as tf
 
+from r_lstm import compiled as compiled_kernels
+
 State = Tuple[tf.Tensor, ...]
 
 
 def run(cell, projected: tf.Tensor, state: State,
-        active: Optional[tf.Tensor] = None):
+        active: Optional[tf.Tensor] = None, compiled: bool = False):
   """Runs `cell` over projected inputs from `state`.
 
   Args:
@@ -43,6 +51,7 @@ def run(cell, projected: tf.Tensor, state: State,
     state: the state to start from, each part (N, units).
     active: optional (L, N) bool; where False the row keeps its state and
       outputs zeros (a window that has not started yet).
+    compiled: run the loops as the cell's compiled kernel where it applies.
 
   Returns:
     (final state, outputs (L, N, units)); the gradient with respect to the
@@ -52,13 +61,18 @@ def run(cell, projected: tf.Tensor, state: State,
   state = tuple(state)
   weights = tuple(cell.recurrent_weights())
   num_parts = len(state)
+  ops = _compiled_ops(cell, projected) if compiled else None
 
   @tf.custom_gradient
   def kernel(projected, *state_and_weights):
     start, weights = (state_and_weights[:num_parts],
                       state_and_weights[num_parts:])
-    final, h_states, kept, saved = _forward(cell, projected, start, weights,
-                                            active)
+    if ops:
+      final, h_states, kept, saved = _compiled_forward(ops, projected, start,
+                                                       weights, active)
+    else:
+      final, h_states, kept, saved = _forward(cell, projected, start,
+                                              weights, active)
     outputs = h_states[1:]
     if active is not None:
       outputs = tf.where(active[:, :, tf.newaxis], outputs,
@@ -68,6 +82,9 @@ def run(cell, projected: tf.Tensor, state: State,
       d_final = tuple(_or_zeros(d, part)
                       for d, part in zip(upstream[:num_parts], final))
       d_outputs = _or_zeros(upstream[num_parts], outputs)
+      if ops:
+        return _compiled_backward(ops, h_states, kept, saved, weights,
+                                  active, d_final, d_outputs)
       return _backward(cell, projected, h_states, kept, saved, weights,
                        active, d_final, d_outputs)
 
@@ -75,6 +92,37 @@ def run(cell, projected: tf.Tensor, state: State,
 
   *final, outputs = kernel(projected, *state, *weights)
   return tuple(final), outputs
+
+
+def _compiled_ops(cell, projected):
+  """The cell's compiled kernel, if it applies here, else None."""
+  if (cell.compiled_kernel is None or projected.dtype != tf.float32 or
+      tf.config.list_logical_devices('GPU')):
+    return None
+  return compiled_kernels.load(cell.compiled_kernel)
+
+
+def _mask_or_empty(active):
+  """`active` as the compiled kernels take it: an empty mask for none."""
+  return tf.zeros([0, 0], tf.bool) if active is None else active
+
+
+def _compiled_forward(ops, projected, start, weights, active):
+  """`_forward`'s results from the compiled kernel: the c states and the
+  saved gates each one (L + 1 or L, N, ...) block."""
+  h_states, c_states, gates = ops.r_lstm_lstm_sequence_forward(
+      projected, *start, weights[0], _mask_or_empty(active))
+  return (h_states[-1], c_states[-1]), h_states, c_states, gates
+
+
+def _compiled_backward(ops, h_states, c_states, gates, weights, active,
+                       d_final, d_outputs):
+  """`_backward` by the compiled kernel."""
+  d_projected, *d_start = ops.r_lstm_lstm_sequence_backward(
+      gates, c_states, weights[0], _mask_or_empty(active), d_outputs,
+      *d_final)
+  return (d_projected, *d_start,
+          *_weight_gradients(h_states, d_projected, weights))
 
 
 def _or_zeros(gradient, like):
@@ -163,11 +211,18 @@ def _backward(cell, projected, h_states, kept, saved, weights, active,
   d_projected = d_projected.stack()[:length]
   d_recurrent = (d_recurrent[0].stack()[:length] if d_recurrent
                  else d_projected)
-  # The recurrent pre-activation is h_before @ kernel (+ bias): one matmul
-  # over every step gives the kernel's gradient.
+  return (d_projected, *d_start,
+          *_weight_gradients(h_states, d_recurrent, weights))
+
+
+def _weight_gradients(h_states, d_recurrent, weights):
+  """The recurrent weights' gradients from the recurrent pre-activations'
+  (L, N, gates * u). The pre-activation is h_before @ kernel (+ bias): one
+  matmul over every step gives the kernel's gradient."""
+  recurrent_kernel = weights[0]
   flat_d_recurrent = tf.reshape(d_recurrent, [-1, recurrent_kernel.shape[-1]])
   h_before = tf.reshape(h_states[:-1], [-1, recurrent_kernel.shape[0]])
   d_weights = [tf.matmul(h_before, flat_d_recurrent, transpose_a=True)]
   if len(weights) > 1:  # A recurrent bias.
     d_weights.append(tf.reduce_sum(flat_d_recurrent, axis=0))
-  return (d_projected, *d_start, *d_weights)
+  return d_weights

@@ -28,10 +28,11 @@ The recurrent network is a core (`r_lstm.cores`: `project`, `step`,
 tensors, so the unroll never names h or c.
 
 How the windows' gradients are computed is `gradient`
-(`configs.RNN_GRADIENTS`): 'sequence' runs each window through the cores'
-`sequence` (the hand-written backward pass, the faster); 'autodiff' lets
-TensorFlow differentiate the step loop. Both compute the same values and
-truncate the same way.
+(`configs.RNN_GRADIENTS`): 'compiled' and 'sequence' run each window
+through the cores' `sequence` (the hand-written backward pass; 'compiled'
+with the cells' compiled kernels where they apply, the fastest); 'autodiff'
+lets TensorFlow differentiate the step loop. All compute the same values
+and truncate the same way.
 """
 
 import dataclasses
@@ -40,6 +41,9 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from r_lstm.cores import Core, State
+
+# The gradients that run a window through the core's `sequence`.
+SEQUENCE_GRADIENTS = ('compiled', 'sequence')
 
 @dataclasses.dataclass(frozen=True)
 class Window:
@@ -129,7 +133,7 @@ def capture_states(core: Core, inputs: tf.Tensor,
 
 def run_window(core: Core, inputs: tf.Tensor, window: Window,
                start_state: State, return_outputs: bool = False,
-               gradient: str = 'sequence'):
+               gradient: str = 'compiled'):
   """Runs each window row from its start state, with gradient.
 
   Args:
@@ -141,7 +145,7 @@ def run_window(core: Core, inputs: tf.Tensor, window: Window,
     return_outputs: also return the per-step outputs, (max_length, N,
       units), end-aligned: output j of row r is the output after step
       end[r] - max_length + j (zeros before the window starts).
-    gradient: 'sequence' or 'autodiff' (`configs.RNN_GRADIENTS`).
+    gradient: one of `configs.RNN_GRADIENTS`.
 
   Returns:
     The final state of each row, and the outputs when asked for.
@@ -171,7 +175,7 @@ def gather_steps(inputs: tf.Tensor, examples: tf.Tensor,
 
 def scan(core: Core, projected: tf.Tensor, state: State,
          active: Optional[tf.Tensor] = None, return_outputs: bool = False,
-         gradient: str = 'sequence'):
+         gradient: str = 'compiled'):
   """Runs `core` over projected inputs (L, N, gates) from `state`.
 
   Args:
@@ -183,18 +187,20 @@ def scan(core: Core, projected: tf.Tensor, state: State,
     active: optional (L, N) bool; where False the row keeps its state and
       outputs zeros.
     return_outputs: also return the output of every step, (L, N, units).
-    gradient: 'sequence' (the core's hand-written backward pass) or
-      'autodiff' (TensorFlow differentiates the step loop below).
+    gradient: 'compiled' or 'sequence' (the core's hand-written backward
+      pass, with compiled kernels or TensorFlow loops) or 'autodiff'
+      (TensorFlow differentiates the step loop below).
 
   Returns:
     The final state, and the outputs when asked for.
   """
-  if gradient == 'sequence':
-    state, outputs = core.sequence(projected, tuple(state), active)
+  if gradient in SEQUENCE_GRADIENTS:
+    state, outputs = core.sequence(projected, tuple(state), active,
+                                   compiled=gradient == 'compiled')
     return (state, outputs) if return_outputs else state
   if gradient != 'autodiff':
-    raise ValueError(f"gradient must be 'sequence' or 'autodiff', got "
-                     f'{gradient!r}')
+    raise ValueError(f"gradient must be 'compiled', 'sequence' or "
+                     f"'autodiff', got {gradient!r}")
   length = tf.shape(projected)[0]
   # Read the projections back through a TensorArray: slicing a tensor inside
   # the loop would make every backward step materialise a zero gradient of
@@ -227,12 +233,12 @@ def scan(core: Core, projected: tf.Tensor, state: State,
 
 
 def run_windows(core: Core, inputs: tf.Tensor, windows: Sequence[Window],
-                return_outputs: Sequence[bool], gradient: str = 'sequence'):
+                return_outputs: Sequence[bool], gradient: str = 'compiled'):
   """Runs several window batches over the same inputs, each exactly.
 
   One gradient-free pass captures the start state of every row of every
   window; then the windows run with gradient (see `run_window`). With
-  gradient 'sequence' all window batches run as one: their rows stacked,
+  the `sequence` gradients all window batches run as one: their rows stacked,
   end-aligned over the longest window (a shorter row holds its captured
   state until its window begins), so that the sequential loop runs once
   over more rows instead of once per window batch.
@@ -250,7 +256,7 @@ def run_windows(core: Core, inputs: tf.Tensor, windows: Sequence[Window],
     start_states.append(tuple(
         tf.reshape(part[:, columns], [-1, part.shape[-1]])
         for part in captured))
-  if gradient != 'sequence' or len(windows) == 1:
+  if gradient not in SEQUENCE_GRADIENTS or len(windows) == 1:
     return [run_window(core, inputs, window, start_state, outputs, gradient)
             for window, start_state, outputs in zip(windows, start_states,
                                                     return_outputs)]
@@ -280,7 +286,7 @@ def run_windows(core: Core, inputs: tf.Tensor, windows: Sequence[Window],
 
 
 def final_states(core: Core, inputs: tf.Tensor, lengths: tf.Tensor,
-                 bptt: Optional[int], gradient: str = 'sequence') -> State:
+                 bptt: Optional[int], gradient: str = 'compiled') -> State:
   """Each example's state after its last step.
 
   Args:
@@ -289,7 +295,7 @@ def final_states(core: Core, inputs: tf.Tensor, lengths: tf.Tensor,
     bptt: gradient reaches only the last `bptt` steps of each example (full
       backpropagation when bptt >= length); None means no gradient at all,
       the cheapest forward pass (evaluation).
-    gradient: 'sequence' or 'autodiff' (`configs.RNN_GRADIENTS`).
+    gradient: one of `configs.RNN_GRADIENTS`.
   """
   lengths = tf.cast(lengths, tf.int32)
   if bptt is None:

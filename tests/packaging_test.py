@@ -55,7 +55,8 @@ class WheelTest(tf.test.TestCase):
 
   def test_every_subpackage_and_script_is_installed(self):
     for path in ('r_lstm/objectives/reconstruction.py',
-                 'r_lstm/objectives/prediction.py', 'r_lstm/registry.py'):
+                 'r_lstm/objectives/prediction.py', 'r_lstm/registry.py',
+                 'r_lstm/kernels/lstm_sequence.cc'):
       self.assertTrue(os.path.isfile(os.path.join(self.site, path)), path)
     for script in SCRIPTS:
       self.assertTrue(os.path.isfile(os.path.join(

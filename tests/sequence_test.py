@@ -1,7 +1,7 @@
 """The hand-written backward pass (`r_lstm.sequence`, `--rnn_gradient=
-sequence`) against TensorFlow's gradient of the same steps: one step, one
-layer, a stack, the joint window run, and every model's losses and
-gradients."""
+sequence` and `compiled`) against TensorFlow's gradient of the same steps:
+one step, one layer, a stack, the joint window run, and every model's
+losses and gradients."""
 
 from absl.testing import parameterized
 import keras
@@ -12,6 +12,9 @@ from r_lstm import cells, dtypes, models, sequence, unroll
 from r_lstm.objectives import base
 
 CELLS = tuple(cells.CELLS)
+# The two hand-written paths: TensorFlow loops, and compiled kernels where
+# a cell has one.
+SEQUENCE_GRADIENTS = unroll.SEQUENCE_GRADIENTS
 D, UNITS, N = 5, 7, 4
 # bfloat16 keeps 8 bits of mantissa: the two paths round differently.
 TOLERANCE = {'float32': 1e-5, 'bfloat16': 5e-2, 'float16': 5e-3}
@@ -60,7 +63,7 @@ class SequenceRunTest(tf.test.TestCase, parameterized.TestCase):
   the projected inputs, the start state and the recurrent weights."""
 
   def _both(self, layer, projected, state, active, read_outputs,
-            use_function):
+            use_function, gradient):
     readout = tf.random.stateless_normal(
         [tf.shape(projected)[0], N, UNITS], [1, 2], dtype=projected.dtype)
     final_readout = [tf.random.stateless_normal([N, UNITS], [3, k],
@@ -85,12 +88,14 @@ class SequenceRunTest(tf.test.TestCase, parameterized.TestCase):
 
     if use_function:
       run = tf.function(run)
-    return run('sequence'), run('autodiff')
+    return run(gradient), run('autodiff')
 
   @parameterized.product(cell=CELLS, masked=(False, True),
                          read_outputs=(False, True),
-                         use_function=(False, True))
-  def test_equals_autodiff(self, cell, masked, read_outputs, use_function):
+                         use_function=(False, True),
+                         gradient=SEQUENCE_GRADIENTS)
+  def test_equals_autodiff(self, cell, masked, read_outputs, use_function,
+                           gradient):
     keras.utils.set_random_seed(0)
     layer = cells.CELLS[cell](D, UNITS)
     length = 11
@@ -101,21 +106,25 @@ class SequenceRunTest(tf.test.TestCase, parameterized.TestCase):
       starts = tf.constant([0, 3, 10, 11])
       active = tf.range(length)[:, tf.newaxis] >= starts[tf.newaxis, :]
     (values, grads), (want_values, want_grads) = self._both(
-        layer, projected, state, active, read_outputs, use_function)
+        layer, projected, state, active, read_outputs, use_function,
+        gradient)
     for got, want in zip(tf.nest.flatten(values),
                          tf.nest.flatten(want_values)):
-      self.assertAllEqual(got, want)  # The same forward ops.
+      if gradient == 'sequence':
+        self.assertAllEqual(got, want)  # The same forward ops.
+      else:  # The same math; the matmul sums in its own order.
+        self.assertAllClose(got, want, rtol=1e-6, atol=1e-6)
     for got, want in zip(grads, want_grads):
       self.assertIsNotNone(got)
       self.assertLess(_max_relative_error(got, want), TOLERANCE['float32'])
 
-  @parameterized.parameters(*CELLS)
-  def test_no_steps_passes_the_state_through(self, cell):
+  @parameterized.product(cell=CELLS, gradient=SEQUENCE_GRADIENTS)
+  def test_no_steps_passes_the_state_through(self, cell, gradient):
     layer = cells.CELLS[cell](D, UNITS)
     projected = tf.zeros([0, N, layer.gates * UNITS])
     state = tuple(tf.random.normal([N, UNITS]) for _ in layer.state_names)
     (values, grads), (want_values, want_grads) = self._both(
-        layer, projected, state, None, True, True)
+        layer, projected, state, None, True, True, gradient)
     self.assertEqual(values[1].shape, (0, N, UNITS))
     for got, want in zip(values[0], state):
       self.assertAllEqual(got, want)
@@ -123,8 +132,10 @@ class SequenceRunTest(tf.test.TestCase, parameterized.TestCase):
       self.assertAllClose(got, want)
 
   @parameterized.product(cell=CELLS, policy=('mixed_bfloat16',
-                                             'mixed_float16'))
-  def test_mixed_precision_computes_in_the_policy_dtype(self, cell, policy):
+                                             'mixed_float16'),
+                         gradient=SEQUENCE_GRADIENTS)
+  def test_mixed_precision_computes_in_the_policy_dtype(self, cell, policy,
+                                                        gradient):
     keras.utils.set_random_seed(0)
     with dtypes.policy_scope(policy):
       layer = cells.CELLS[cell](D, UNITS)
@@ -132,7 +143,7 @@ class SequenceRunTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(projected.dtype, layer.compute_dtype)
     state = layer.zero_state(N)
     (values, grads), (_, want_grads) = self._both(
-        layer, projected, state, None, True, True)
+        layer, projected, state, None, True, True, gradient)
     self.assertEqual(values[1].dtype, layer.compute_dtype)
     for got, want in zip(grads, want_grads):
       if got.dtype == tf.float32:  # The float32 weights.
@@ -143,11 +154,13 @@ class SequenceRunTest(tf.test.TestCase, parameterized.TestCase):
 
 
 class JointWindowsTest(tf.test.TestCase, parameterized.TestCase):
-  """With gradient 'sequence' the window batches run as one: each result
-  and every gradient equal the batches run one by one."""
+  """With the sequence gradients the window batches run as one: each
+  result and every gradient equal the batches run one by one."""
 
-  @parameterized.product(cell=CELLS, use_function=(False, True))
-  def test_joint_run_equals_separate_runs(self, cell, use_function):
+  @parameterized.product(cell=CELLS, use_function=(False, True),
+                         gradient=SEQUENCE_GRADIENTS)
+  def test_joint_run_equals_separate_runs(self, cell, use_function,
+                                          gradient):
     keras.utils.set_random_seed(0)
     layer = cells.CELLS[cell](D, UNITS)
     inputs = tf.random.normal([20, 3, D])
@@ -172,7 +185,7 @@ class JointWindowsTest(tf.test.TestCase, parameterized.TestCase):
 
     if use_function:
       run = tf.function(run)
-    (values, grads), (want_values, want_grads) = (run('sequence'),
+    (values, grads), (want_values, want_grads) = (run(gradient),
                                                   run('autodiff'))
     self.assertEqual(values[2].shape[1], 6)
     for got, want in zip(tf.nest.flatten(values),
@@ -189,9 +202,10 @@ class ModelGradientTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.product(
       auxiliary=((), ('reconstruction',), ('prediction',),
                  ('reconstruction', 'prediction')),
-      cell=CELLS, precision=('float32', 'mixed_bfloat16'))
+      cell=CELLS, precision=('float32', 'mixed_bfloat16'),
+      gradient=SEQUENCE_GRADIENTS)
   def test_losses_and_gradients_equal_autodiff(self, auxiliary, cell,
-                                               precision):
+                                               precision, gradient):
     tokens = tf.random.stateless_uniform([3, 30, 1], [0, 1], 0, 16, tf.int32)
     lengths = tf.constant([30, 25, 30])
     labels = tf.constant([0, 1, 2])
@@ -225,7 +239,7 @@ class ModelGradientTest(tf.test.TestCase, parameterized.TestCase):
       return run()
 
     (losses, grads), (want_losses, want_grads) = (
-        losses_and_grads('sequence'), losses_and_grads('autodiff'))
+        losses_and_grads(gradient), losses_and_grads('autodiff'))
     self.assertEqual(sorted(losses), sorted(want_losses))
     self.assertLen(losses, 1 + len(auxiliary))
     tolerance = 1e-5 if precision == 'float32' else 5e-2

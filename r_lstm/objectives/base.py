@@ -109,12 +109,12 @@ class AuxiliaryDecoder(keras.layers.Layer):
                num_layers: int, head_units: Sequence[int],
                initialization: initializers.Initialization = initializers.KERAS,
                aux_length: int = 600, cell: str = 'lstm', rnn: str = 'auto',
-               gradient: str = 'sequence', **kwargs):
+               gradient: str = 'compiled', **kwargs):
     """`rnn` ('unroll' or 'keras', `configs.DECODER_RNNS`; 'auto', as
     models saved before runs resolved it hold, is resolved here by
     `distribute.decoder_rnn`) is how the teacher-forced stack runs
     (`keras_outputs`); with 'unroll',
-    `gradient` ('sequence' or 'autodiff', `unroll.scan`) is how its
+    `gradient` (`configs.RNN_GRADIENTS`, `unroll.scan`) is how its
     gradient is computed."""
     super().__init__(**kwargs)
     self.rnn = distribute.decoder_rnn(rnn)
@@ -139,7 +139,7 @@ class AuxiliaryDecoder(keras.layers.Layer):
                    channel_embedding: encoders.ChannelEmbedding,
                    main_units: int,
                    initialization: initializers.Initialization,
-                   cell: str = 'lstm', gradient: str = 'sequence'
+                   cell: str = 'lstm', gradient: str = 'compiled'
                    ) -> 'AuxiliaryDecoder':
     """The decoder a classifier with these sizes and this cell attaches;
     one that reads tokens embeds them as `channel_embedding` says."""

@@ -27,7 +27,7 @@ class PredictionDecoder(base.AuxiliaryDecoder):
                units: int, num_layers: int, head_units: Sequence[int],
                initialization: initializers.Initialization = initializers.KERAS,
                aux_length: int = 600, cell: str = 'lstm', rnn: str = 'auto',
-               gradient: str = 'sequence', **kwargs):
+               gradient: str = 'compiled', **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
                      initialization, aux_length, cell, rnn, gradient,
                      **kwargs)
@@ -39,7 +39,7 @@ class PredictionDecoder(base.AuxiliaryDecoder):
 
   @classmethod
   def from_options(cls, options, vocab_size, channel_embedding, main_units,
-                   initialization, cell='lstm', gradient='sequence'):
+                   initialization, cell='lstm', gradient='compiled'):
     # It reads the main LSTM's outputs, not tokens: only the channels count.
     return cls(vocab_size, channel_embedding.channels, main_units,
                options.decoder_units,

@@ -76,7 +76,7 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
                aux_length: int = 600, aux_bptt: int = 300,
                feed_rate: float = 1.0, order: str = 'forward',
                cell: str = 'lstm', rnn: str = 'auto',
-               gradient: str = 'sequence', channel_embedding: str = 'concat',
+               gradient: str = 'compiled', channel_embedding: str = 'concat',
                **kwargs):
     super().__init__(vocab_size, channels, units, num_layers, head_units,
                      initialization, aux_length, cell, rnn, gradient,
@@ -107,7 +107,7 @@ class ReconstructionDecoder(base.AuxiliaryDecoder):
 
   @classmethod
   def from_options(cls, options, vocab_size, channel_embedding, main_units,
-                   initialization, cell='lstm', gradient='sequence'):
+                   initialization, cell='lstm', gradient='compiled'):
     return cls(vocab_size, channel_embedding.channels,
                channel_embedding.embed_dim, main_units,
                options.decoder_units, options.decoder_layers,
