@@ -13,6 +13,7 @@ The input matmul is separate from the recurrent step (`project` vs
 table gather) outside the sequential loop.
 """
 
+import functools
 from typing import Tuple
 
 import keras
@@ -126,6 +127,12 @@ class RecurrentCell(keras.layers.Layer):
     gates * units), with the hand-written backward pass
     (`r_lstm.sequence.run`; `compiled`: as the cell's compiled kernel)."""
     return sequence.run(self, projected, state, active, compiled)
+
+  def compiled_states(self):
+    """`sequence.states` of this cell, a function of (projected, state),
+    where its compiled kernel applies, else None."""
+    ops = sequence.compiled_ops(self, self.compute_dtype)
+    return ops and functools.partial(sequence.states, self, ops)
 
   def get_config(self):
     return {**super().get_config(), 'input_dim': self.input_dim,

@@ -74,7 +74,21 @@ def _version(compiler: str) -> str:
 @functools.cache
 def load(name: str):
   """The op module of `kernels/<name>.cc`, built if need be, or None (the
-  reason logged once)."""
+  reason logged once). A process loads one library per kernel: its ops
+  cannot be registered twice."""
+  library = built_library(name)
+  if library is None:
+    return None
+  try:
+    return tf.load_op_library(str(library))
+  except (tf.errors.NotFoundError, OSError) as error:
+    logging.warning('Could not load %s (%s): %s.', library, error, FALLBACK)
+    return None
+
+
+def built_library(name: str) -> Optional[pathlib.Path]:
+  """The cached library of `kernels/<name>.cc` for this machine, built if
+  it is not there yet; None (the reason logged) where it cannot be."""
   source = KERNELS / f'{name}.cc'
   compiler = _compiler()
   try:
@@ -88,7 +102,8 @@ def load(name: str):
     return None
   key = hashlib.sha256('\n'.join([
       code, tf.__version__,
-      ' '.join(_build_command(compiler, source, pathlib.Path())),
+      ' '.join(_build_command(compiler, pathlib.Path(f'{name}.cc'),
+                              pathlib.Path(f'{name}.so'))),
       _version(compiler), _cpu()]).encode()).hexdigest()[:16]
   library = cache_dir() / f'{name}-{key}.so'
   if not library.exists():
@@ -98,11 +113,7 @@ def load(name: str):
       logging.warning('Could not build %s (%s): %s.', source,
                       _reason(error), FALLBACK)
       return None
-  try:
-    return tf.load_op_library(str(library))
-  except (tf.errors.NotFoundError, OSError) as error:
-    logging.warning('Could not load %s (%s): %s.', library, error, FALLBACK)
-    return None
+  return library
 
 
 def _reason(error: Exception) -> str:

@@ -47,6 +47,11 @@ class Core(Protocol):
     inputs (L, N, gates), with a hand-written backward pass; `active` as
     for `scan`; `compiled`: as compiled kernels where the cells have one."""
 
+  def compiled_states(self) -> Optional[Callable]:
+    """A function (projected (L, N, gates), state) -> every state, each
+    part (L + 1, N, size), by a compiled kernel and with no gradient; None
+    where the core has no such kernel (the caller runs `step`)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class ProjectedCore:
@@ -70,6 +75,9 @@ class ProjectedCore:
 
   def sequence(self, projected, state, active=None, compiled=False):
     return self.cell.sequence(projected, state, active, compiled)
+
+  def compiled_states(self):
+    return self.cell.compiled_states()
 
   @property
   def state_names(self) -> Tuple[str, ...]:
@@ -131,6 +139,9 @@ class StackedCore:
       layer_final, outputs = core.sequence(inputs, layer, active, compiled)
       final.extend(layer_final)
     return tuple(final), outputs
+
+  def compiled_states(self):
+    return None  # A stack's states are never captured.
 
   def zero_state(self, batch_size) -> State:
     return tuple(part for core in self.cores

@@ -111,6 +111,9 @@ class MemoryCore:
     """The segment's token outputs, (N, S * d)."""
     return state[1][:, -self.model.segment_length * self.units:]
 
+  def compiled_states(self):
+    return None  # Its step is a Transformer block's, not a cell's.
+
   def sequence(self, projected, state, active=None, compiled=False):
     del compiled  # Its step is a Transformer block's, not a cell's.
     return unroll.scan(self, projected, state, active, return_outputs=True,

@@ -61,7 +61,7 @@ def run(cell, projected: tf.Tensor, state: State,
   state = tuple(state)
   weights = tuple(cell.recurrent_weights())
   num_parts = len(state)
-  ops = _compiled_ops(cell, projected) if compiled else None
+  ops = compiled_ops(cell, projected.dtype) if compiled else None
 
   @tf.custom_gradient
   def kernel(projected, *state_and_weights):
@@ -94,12 +94,23 @@ def run(cell, projected: tf.Tensor, state: State,
   return tuple(final), outputs
 
 
-def _compiled_ops(cell, projected):
-  """The cell's compiled kernel, if it applies here, else None."""
-  if (cell.compiled_kernel is None or projected.dtype != tf.float32 or
+def compiled_ops(cell, dtype: tf.DType):
+  """The cell's compiled kernel, if it applies to `dtype` here, else
+  None."""
+  if (cell.compiled_kernel is None or dtype != tf.float32 or
       tf.config.list_logical_devices('GPU')):
     return None
   return compiled_kernels.load(cell.compiled_kernel)
+
+
+def states(cell, ops, projected: tf.Tensor, state: State) -> State:
+  """Every state of `cell` over projected inputs (L, N, gates * units),
+  each part (L + 1, N, units) from `state` on, by the compiled kernel
+  `ops` (`compiled_ops`), keeping nothing for a gradient."""
+  h_states, c_states, _ = ops.r_lstm_lstm_sequence_forward(
+      projected, *state, cell.recurrent_weights()[0], _mask_or_empty(None),
+      save_gates=False)
+  return h_states, c_states
 
 
 def _mask_or_empty(active):

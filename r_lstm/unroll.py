@@ -44,6 +44,9 @@ from r_lstm.cores import Core, State
 
 # The gradients that run a window through the core's `sequence`.
 SEQUENCE_GRADIENTS = ('compiled', 'sequence')
+# Steps a compiled capture pass projects and runs per call: the projected
+# block (chunk x B x gates) stays small however long the sequence is.
+CAPTURE_CHUNK = 128
 
 @dataclasses.dataclass(frozen=True)
 class Window:
@@ -97,14 +100,16 @@ class Window:
                            tf.reduce_max(window_lengths))
 
 
-def capture_states(core: Core, inputs: tf.Tensor,
-                   positions: tf.Tensor) -> State:
+def capture_states(core: Core, inputs: tf.Tensor, positions: tf.Tensor,
+                   compiled: bool = False) -> State:
   """States after the first `positions[b, k]` steps of example b, no gradient.
 
   Args:
     core: the recurrent network.
     inputs: time-major inputs (T, B, ...).
     positions: (B, K) int32 in [0, T]; position 0 gives the zero state.
+    compiled: run the steps by the core's compiled kernel where it has one
+      (`core.compiled_states`), `CAPTURE_CHUNK` steps per call.
 
   Returns:
     The state, each part (B, K, size), wrapped in `tf.stop_gradient`. The
@@ -118,6 +123,11 @@ def capture_states(core: Core, inputs: tf.Tensor,
   captured = tuple(tf.zeros([batch_size, num_positions, part.shape[-1]],
                             part.dtype)
                    for part in state)
+  run_states = core.compiled_states() if compiled else None
+  if run_states:
+    captured = _capture_in_chunks(core, run_states, inputs, positions,
+                                  num_steps, state, captured)
+    return tuple(tf.stop_gradient(part) for part in captured)
 
   def body(t, state, captured):
     state = tuple(core.step(core.project(inputs[t]), state))
@@ -129,6 +139,29 @@ def capture_states(core: Core, inputs: tf.Tensor,
   _, _, captured = tf.while_loop(
       lambda t, *_: t < num_steps, body, (tf.constant(0), state, captured))
   return tuple(tf.stop_gradient(part) for part in captured)
+
+
+def _capture_in_chunks(core, run_states, inputs, positions, num_steps, state,
+                       captured):
+  """`capture_states`' loop, a chunk of steps per `run_states` call: each
+  chunk's states (chunk + 1, B, size) give the captures that fall in it."""
+  examples = tf.broadcast_to(tf.range(tf.shape(positions)[0])[:, tf.newaxis],
+                             tf.shape(positions))
+
+  def body(start, state, captured):
+    steps = tf.minimum(CAPTURE_CHUNK, num_steps - start)
+    states = run_states(core.project(inputs[start:start + steps]), state)
+    offset = positions - start  # Index into the chunk's states.
+    hit = ((offset > 0) & (offset <= steps))[:, :, tf.newaxis]
+    index = tf.stack([tf.clip_by_value(offset, 0, steps), examples], -1)
+    captured = tuple(tf.where(hit, tf.gather_nd(part, index), kept)
+                     for part, kept in zip(states, captured))
+    return start + steps, tuple(part[-1] for part in states), captured
+
+  _, _, captured = tf.while_loop(
+      lambda start, *_: start < num_steps, body,
+      (tf.constant(0), state, captured))
+  return captured
 
 
 def run_window(core: Core, inputs: tf.Tensor, window: Window,
@@ -247,7 +280,8 @@ def run_windows(core: Core, inputs: tf.Tensor, windows: Sequence[Window],
     One `run_window` result per window, in order.
   """
   starts = [tf.reshape(w.start, [-1, w.rows_per_example]) for w in windows]
-  captured = capture_states(core, inputs, tf.concat(starts, axis=1))
+  captured = capture_states(core, inputs, tf.concat(starts, axis=1),
+                            compiled=gradient == 'compiled')
   start_states = []
   column = 0
   for window in windows:

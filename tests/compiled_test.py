@@ -10,31 +10,34 @@ from absl.testing import parameterized
 import keras
 import tensorflow as tf
 
-from r_lstm import cells, compiled, dtypes, sequence
+from r_lstm import cells, compiled, dtypes, sequence, unroll
 
 FORWARD, BACKWARD = 'RLstmLstmSequenceForward', 'RLstmLstmSequenceBackward'
 
 
-def _op_types(cell, compiled_loops: bool):
-  """The op types of one forward and backward pass of `cell`, traced."""
+def _op_types(function) -> set:
+  """The op types `function` runs when traced, its gradients' included."""
+  graph_def = tf.function(function).get_concrete_function().graph.as_graph_def()
+  types = {node.op for node in graph_def.node}
+  for library_function in graph_def.library.function:
+    types |= {node.op for node in library_function.node_def}
+  return types
+
+
+def _window_op_types(cell, compiled_loops: bool) -> set:
+  """The op types of one forward and backward pass of `cell`."""
   projected = tf.random.normal([6, 3, cell.gates * cell.units],
                                dtype=cell.compute_dtype)
-  state = cell.zero_state(3)
 
-  @tf.function
   def run():
     with tf.GradientTape() as tape:
       tape.watch(projected)
-      _, outputs = sequence.run(cell, projected, state,
+      _, outputs = sequence.run(cell, projected, cell.zero_state(3),
                                 compiled=compiled_loops)
       loss = tf.reduce_sum(tf.cast(outputs, tf.float32))
     return tape.gradient(loss, projected)
 
-  graph_def = run.get_concrete_function().graph.as_graph_def()
-  types = {node.op for node in graph_def.node}
-  for function in graph_def.library.function:
-    types |= {node.op for node in function.node_def}
-  return types
+  return _op_types(run)
 
 
 def _has_loop(types) -> bool:
@@ -45,9 +48,17 @@ class UseTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_float32_lstm_runs_both_loops_compiled(self):
     keras.utils.set_random_seed(0)
-    types = _op_types(cells.LSTMCell(5, 4), True)
+    types = _window_op_types(cells.LSTMCell(5, 4), True)
     self.assertContainsSubset({FORWARD, BACKWARD}, types)
     self.assertFalse(_has_loop(types))
+
+  def test_float32_lstm_capture_pass_runs_compiled(self):
+    keras.utils.set_random_seed(0)
+    cell = cells.LSTMCell(5, 4)
+    inputs = tf.random.normal([20, 3, 5])
+    types = _op_types(lambda: unroll.capture_states(
+        cell, inputs, tf.constant([[4], [20], [0]]), compiled=True))
+    self.assertIn(FORWARD, types)
 
   @parameterized.named_parameters(
       ('tensorflow_loops_asked_for', 'lstm', 'float32', False),
@@ -57,7 +68,7 @@ class UseTest(tf.test.TestCase, parameterized.TestCase):
     keras.utils.set_random_seed(0)
     with dtypes.policy_scope(policy):
       layer = cells.CELLS[cell](5, 4)
-    types = _op_types(layer, compiled_loops)
+    types = _window_op_types(layer, compiled_loops)
     self.assertNoCommonElements({FORWARD, BACKWARD}, types)
     self.assertTrue(_has_loop(types))
 
@@ -100,7 +111,8 @@ class InputCheckTest(tf.test.TestCase):
 
 
 class BuildTest(tf.test.TestCase):
-  """Each test builds into its own cache directory."""
+  """Each test builds into its own cache directory (and loads nothing from
+  it: a process registers a kernel's ops once, from the default cache)."""
 
   def setUp(self):
     super().setUp()
@@ -110,16 +122,13 @@ class BuildTest(tf.test.TestCase):
         os.environ, {compiled.CACHE_VARIABLE: self.cache}))
     self.addCleanup(compiled.load.cache_clear)
 
-  def test_builds_once_then_loads_the_cached_library(self):
-    self.assertIsNotNone(compiled.load('lstm_sequence'))
-    [library] = os.listdir(self.cache)
-    self.assertRegex(library, r'^lstm_sequence-[0-9a-f]{16}\.so$')
-    built = os.stat(os.path.join(self.cache, library)).st_mtime_ns
-    compiled.load.cache_clear()
-    self.assertIsNotNone(compiled.load('lstm_sequence'))
-    self.assertEqual(os.listdir(self.cache), [library])
-    self.assertEqual(
-        os.stat(os.path.join(self.cache, library)).st_mtime_ns, built)
+  def test_builds_once_then_finds_the_cached_library(self):
+    library = compiled.built_library('lstm_sequence')
+    self.assertEqual(os.listdir(self.cache), [library.name])
+    self.assertRegex(library.name, r'^lstm_sequence-[0-9a-f]{16}\.so$')
+    built = library.stat().st_mtime_ns
+    self.assertEqual(compiled.built_library('lstm_sequence'), library)
+    self.assertEqual(library.stat().st_mtime_ns, built)
 
   def test_failed_build_falls_back_and_says_why(self):
     with mock.patch.dict(os.environ, {'CXX': 'false'}), \

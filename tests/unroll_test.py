@@ -1,6 +1,9 @@
 """Tests of the windowed unroll: forward values and exact gradient windows,
-for every recurrent core (`cells.CELLS`) and both ways of computing the
+for every recurrent core (`cells.CELLS`) and every way of computing the
 gradient (`configs.RNN_GRADIENTS`)."""
+
+import functools
+from unittest import mock
 
 from absl.testing import parameterized
 import keras
@@ -233,12 +236,17 @@ class UnrollTest(tf.test.TestCase, parameterized.TestCase):
         window.start[:, tf.newaxis])
     return tuple(part[:, 0] for part in captured)
 
-  @parameterized.product(cell=CELLS, use_function=[False, True])
-  def test_capture_states_matches_reference(self, cell, use_function):
+  @parameterized.product(cell=CELLS, use_function=[False, True],
+                         compiled=[False, True])
+  def test_capture_states_matches_reference(self, cell, use_function,
+                                            compiled):
     cell = self.cells[cell]
-    positions = tf.constant([[0, 5, 40], [17, 17, 1], [3, 0, 39]])
-    captured = self._run(use_function, unroll.capture_states, cell,
-                         self.inputs, positions)
+    # Chunks of 7 steps: positions on, before and after their boundaries.
+    self.enter_context(mock.patch.object(unroll, 'CAPTURE_CHUNK', 7))
+    positions = tf.constant([[0, 5, 40], [17, 14, 1], [7, 0, 39]])
+    captured = self._run(use_function, functools.partial(
+        unroll.capture_states, compiled=compiled), cell, self.inputs,
+                         positions)
     for b in range(B):
       for k in range(3):
         p = int(positions[b, k])

@@ -49,11 +49,12 @@ using ConstMatrixMap = Eigen::Map<const Matrix>;
 using Array = Eigen::Map<Eigen::ArrayXf>;
 using ConstArray = Eigen::Map<const Eigen::ArrayXf>;
 
-// Rows per thread below which splitting a step costs more than it saves.
+// Rows per shard below which its matmuls are too thin to be worth a thread.
 constexpr int64_t kMinRowsPerShard = 8;
 
 // Runs `shard(first_row, end_row)` over [0, rows), split over the op's
-// intra-op threads.
+// intra-op threads. A row's recurrence reads only that row, so a shard runs
+// every step of its rows with no synchronisation between steps.
 void ForRowShards(OpKernelContext* context, int64_t rows,
                   const std::function<void(int64_t, int64_t)>& shard) {
   auto* pool = context->device()->tensorflow_cpu_worker_threads()->workers;
@@ -103,7 +104,9 @@ void SequenceShape(OpKernelContext* context, const Tensor& kernel,
 class LstmSequenceForwardOp : public OpKernel {
  public:
   explicit LstmSequenceForwardOp(OpKernelConstruction* context)
-      : OpKernel(context) {}
+      : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("save_gates", &save_gates_));
+  }
 
   void Compute(OpKernelContext* context) override {
     const Tensor& projected = context->input(0);
@@ -135,10 +138,19 @@ class LstmSequenceForwardOp : public OpKernel {
                                 1, TensorShape({length + 1, rows, units}),
                                 &c_states));
     OP_REQUIRES_OK(context, context->allocate_output(
-                                2, TensorShape({length, rows, gates}), &saved));
+                                2, TensorShape({save_gates_ ? length : 0,
+                                                rows, gates}),
+                                &saved));
+    // Without saving, every step's gates go to one scratch block.
+    Tensor scratch;
+    if (!save_gates_) {
+      OP_REQUIRES_OK(context, context->allocate_temp(
+                                  ::tensorflow::DT_FLOAT,
+                                  TensorShape({rows, gates}), &scratch));
+    }
     float* h = h_states->flat<float>().data();
     float* c = c_states->flat<float>().data();
-    float* z = saved->flat<float>().data();
+    float* z = (save_gates_ ? saved : &scratch)->flat<float>().data();
     const float* x = projected.flat<float>().data();
     const bool* active = ActiveOrNull(active_mask);
     const int64_t state_size = rows * units;
@@ -146,15 +158,15 @@ class LstmSequenceForwardOp : public OpKernel {
     std::memcpy(c, c0.flat<float>().data(), state_size * sizeof(float));
     const ConstMatrixMap recurrent(kernel.flat<float>().data(), units, gates);
 
-    for (int64_t t = 0; t < length; ++t) {
-      const float* h_before = h + t * state_size;
-      const float* c_before = c + t * state_size;
-      float* h_after = h + (t + 1) * state_size;
-      float* c_after = c + (t + 1) * state_size;
-      float* z_t = z + t * rows * gates;
-      const float* x_t = x + t * rows * gates;
-      const bool* active_t = active ? active + t * rows : nullptr;
-      ForRowShards(context, rows, [&](int64_t first, int64_t end) {
+    ForRowShards(context, rows, [&](int64_t first, int64_t end) {
+      for (int64_t t = 0; t < length; ++t) {
+        const float* h_before = h + t * state_size;
+        const float* c_before = c + t * state_size;
+        float* h_after = h + (t + 1) * state_size;
+        float* c_after = c + (t + 1) * state_size;
+        float* z_t = save_gates_ ? z + t * rows * gates : z;
+        const float* x_t = x + t * rows * gates;
+        const bool* active_t = active ? active + t * rows : nullptr;
         const int64_t n = end - first;
         std::memcpy(z_t + first * gates, x_t + first * gates,
                     n * gates * sizeof(float));
@@ -181,9 +193,12 @@ class LstmSequenceForwardOp : public OpKernel {
           Tanh(h_new);
           h_new = o * h_new;
         }
-      });
-    }
+      }
+    });
   }
+
+ private:
+  bool save_gates_;
 };
 
 class LstmSequenceBackwardOp : public OpKernel {
@@ -245,19 +260,32 @@ class LstmSequenceBackwardOp : public OpKernel {
     const float* d_out = d_outputs.flat<float>().data();
     float* dz = d_projected->flat<float>().data();
     const bool* active = ActiveOrNull(active_mask);
-    const ConstMatrixMap recurrent(kernel.flat<float>().data(), units, gates);
+    // W_hᵀ laid out row-major once: Eigen multiplies by it faster than by a
+    // transposed view of W_h.
+    Tensor transposed_tensor;
+    OP_REQUIRES_OK(context, context->allocate_temp(
+                                ::tensorflow::DT_FLOAT,
+                                TensorShape({gates, units}),
+                                &transposed_tensor));
+    MatrixMap recurrent_t(transposed_tensor.flat<float>().data(), gates,
+                          units);
+    recurrent_t = ConstMatrixMap(kernel.flat<float>().data(), units,
+                                 gates).transpose();
 
-    for (int64_t t = length - 1; t >= 0; --t) {
-      const float* z_t = z + t * rows * gates;
-      const float* c_before = c + t * state_size;
-      const float* c_after = c + (t + 1) * state_size;
-      const float* d_out_t = d_out + t * state_size;
-      float* dz_t = dz + t * rows * gates;
-      const bool* active_t = active ? active + t * rows : nullptr;
-      ForRowShards(context, rows, [&](int64_t first, int64_t end) {
+    ForRowShards(context, rows, [&](int64_t first, int64_t end) {
+      // This shard's own view of the two carried buffers, swapped per step.
+      float *dh_after_t = dh_after, *dc_after_t = dc_after;
+      float *dh_before_t = dh_before, *dc_before_t = dc_before;
+      for (int64_t t = length - 1; t >= 0; --t) {
+        const float* z_t = z + t * rows * gates;
+        const float* c_before = c + t * state_size;
+        const float* c_after = c + (t + 1) * state_size;
+        const float* d_out_t = d_out + t * state_size;
+        float* dz_t = dz + t * rows * gates;
+        const bool* active_t = active ? active + t * rows : nullptr;
         for (int64_t r = first; r < end; ++r) {
-          Array dh(dh_after + r * units, units);
-          Array dc(dc_after + r * units, units);
+          Array dh(dh_after_t + r * units, units);
+          Array dc(dc_after_t + r * units, units);
           Array dz_r(dz_t + r * gates, gates);
           if (active_t && !active_t[r]) {
             dz_r.setZero();
@@ -267,8 +295,9 @@ class LstmSequenceBackwardOp : public OpKernel {
           const float* zr = z_t + r * gates;
           const ConstArray i(zr, units), f(zr + units, units),
               g(zr + 2 * units, units), o(zr + 3 * units, units);
-          Array tanh_c(dh_before + r * units, units);  // Scratch until the
-          tanh_c = ConstArray(c_after + r * units, units);  // matmul below.
+          // dh_before's row is scratch until the matmul below writes it.
+          Array tanh_c(dh_before_t + r * units, units);
+          tanh_c = ConstArray(c_after + r * units, units);
           Tanh(tanh_c);
           dc += (dh * o) * (1 - tanh_c * tanh_c);
           dz_r.segment(0, units) = (dc * g) * (i * (1 - i));
@@ -276,22 +305,25 @@ class LstmSequenceBackwardOp : public OpKernel {
               (dc * ConstArray(c_before + r * units, units)) * (f * (1 - f));
           dz_r.segment(2 * units, units) = (dc * i) * (1 - g * g);
           dz_r.segment(3 * units, units) = (dh * tanh_c) * (o * (1 - o));
-          Array(dc_before + r * units, units) = dc * f;
+          Array(dc_before_t + r * units, units) = dc * f;
         }
         const int64_t n = end - first;
-        MatrixMap dh_rows(dh_before + first * units, n, units);
+        MatrixMap dh_rows(dh_before_t + first * units, n, units);
         dh_rows.noalias() =
-            ConstMatrixMap(dz_t + first * gates, n, gates) *
-            recurrent.transpose();
+            ConstMatrixMap(dz_t + first * gates, n, gates) * recurrent_t;
         for (int64_t r = first; r < end; ++r) {
           if (active_t && !active_t[r]) {  // Held: the gradient passes by.
-            Array(dh_before + r * units, units) =
-                Array(dh_after + r * units, units);
-            Array(dc_before + r * units, units) =
-                Array(dc_after + r * units, units);
+            Array(dh_before_t + r * units, units) =
+                Array(dh_after_t + r * units, units);
+            Array(dc_before_t + r * units, units) =
+                Array(dc_after_t + r * units, units);
           }
         }
-      });
+        std::swap(dh_after_t, dh_before_t);
+        std::swap(dc_after_t, dc_before_t);
+      }
+    });
+    if (length % 2) {  // Where every shard's last swap left the start's.
       std::swap(dh_after, dh_before);
       std::swap(dc_after, dc_before);
     }
@@ -313,7 +345,11 @@ absl::Status ForwardShapes(InferenceContext* c) {
       {steps_and_start, c->Dim(projected, 1), c->Dim(state, 1)});
   c->set_output(0, states);
   c->set_output(1, states);
-  c->set_output(2, projected);
+  bool save_gates;
+  TF_RETURN_IF_ERROR(c->GetAttr("save_gates", &save_gates));
+  c->set_output(2, save_gates ? projected
+                              : c->MakeShape({0, c->Dim(projected, 1),
+                                              c->Dim(projected, 2)}));
   return absl::OkStatus();
 }
 
@@ -333,10 +369,12 @@ REGISTER_OP("RLstmLstmSequenceForward")
     .Output("h_states: float")
     .Output("c_states: float")
     .Output("gates: float")
+    .Attr("save_gates: bool = true")
     .SetShapeFn(ForwardShapes)
     .Doc("An LSTM over projected inputs (L, N, 4U): the states before and "
          "after every step (L + 1, N, U) and the activated gates i, f, g, o "
-         "of every step. `active` (L, N) or empty.");
+         "of every step (none without `save_gates`: a pass that no "
+         "gradient follows). `active` (L, N) or empty.");
 
 REGISTER_OP("RLstmLstmSequenceBackward")
     .Input("gates: float")
