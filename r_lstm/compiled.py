@@ -22,6 +22,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 from typing import Optional
 
 from absl import logging
@@ -71,19 +72,24 @@ def _version(compiler: str) -> str:
     return ''
 
 
+_LOADING = threading.Lock()  # Replicas trace in threads of their own.
+
+
 @functools.cache
 def load(name: str):
   """The op module of `kernels/<name>.cc`, built if need be, or None (the
   reason logged once). A process loads one library per kernel: its ops
   cannot be registered twice."""
-  library = built_library(name)
-  if library is None:
-    return None
-  try:
-    return tf.load_op_library(str(library))
-  except (tf.errors.NotFoundError, OSError) as error:
-    logging.warning('Could not load %s (%s): %s.', library, error, FALLBACK)
-    return None
+  with _LOADING:
+    library = built_library(name)
+    if library is None:
+      return None
+    try:
+      return tf.load_op_library(str(library))
+    except (tf.errors.NotFoundError, OSError) as error:
+      logging.warning('Could not load %s (%s): %s.', library, error,
+                      FALLBACK)
+      return None
 
 
 def built_library(name: str) -> Optional[pathlib.Path]:

@@ -1,9 +1,11 @@
 """Golden runs: two short deterministic runs whose metrics must not move.
 
 A restructuring of the code must not change what existing settings compute.
-`tests/golden/` holds the full `config.json` of an LSTM run and of an r-LSTM
-run with two anchors (every field explicit, so a change of a default does not
-move them) and the `metrics.jsonl` they wrote. The test reruns both and
+`tests/golden/` holds the full `config.json` of an LSTM run, of an r-LSTM
+run with two anchors, and of the same r-LSTM with the compiled step loops
+(`--rnn_gradient=compiled`; the other two run TensorFlow's loops), every
+field explicit so that a change of a default does not move them, and the
+`metrics.jsonl` they wrote. The test reruns both and
 compares every metric value exactly; only the machine's description and the
 update rate, which depend on the host, are left out. The configs are also
 old-format `config.json` files, so the test proves they still load.
@@ -14,7 +16,8 @@ must be bit-identical; on another, equal to 1e-5 relative, and the test says
 which comparison it made.
 
 To record them again (only for an intended change of numbers, explained in
-the commit): `python tests/golden_test.py --record`.
+the commit): `python tests/golden_test.py --record [RUN ...]` (every run
+when none is named).
 """
 
 import json
@@ -28,7 +31,7 @@ import tensorflow as tf
 from r_lstm import configs, summaries, train_lib
 
 GOLDEN_DIR = os.path.join(os.path.dirname(__file__), 'golden')
-RUNS = ('lstm', 'r_lstm_two_anchors')
+RUNS = ('lstm', 'r_lstm_two_anchors', 'r_lstm_compiled')
 # Depend on the host, not on what was computed.
 HOST_KEYS = ('steps_per_sec',)
 
@@ -99,10 +102,10 @@ class GoldenRunTest(tf.test.TestCase):
                 self.assertEqual(got[key], value)
 
 
-def record():
-  """Writes the goldens from the configs in GOLDEN_DIR."""
+def record(runs=RUNS):
+  """Writes the goldens of `runs` from their configs in GOLDEN_DIR."""
   with tempfile.TemporaryDirectory() as root:
-    for run in RUNS:
+    for run in runs:
       metrics = train(run, root)
       with open(metrics) as f, open(
           os.path.join(GOLDEN_DIR, f'{run}.metrics.jsonl'), 'w') as out:
@@ -111,7 +114,7 @@ def record():
 
 
 if __name__ == '__main__':
-  if sys.argv[1:] == ['--record']:
-    record()
+  if sys.argv[1:2] == ['--record']:
+    record(sys.argv[2:] or RUNS)
   else:
     tf.test.main()

@@ -44,7 +44,7 @@ flags.DEFINE_integer('eval_examples', 2000, 'Sequences scored for the '
 flags.DEFINE_integer('eval_batch_size', 500, 'Evaluation batch.')
 flags.DEFINE_enum('decoder_rnn', 'auto', configs.DECODER_RNNS,
                   'How our decoders run their layers (--decoder_rnn).')
-flags.DEFINE_list('rnn_gradients', ['sequence'],
+flags.DEFINE_list('rnn_gradients', ['compiled'],
                   'Our --rnn_gradient values to time; the first is "ours", '
                   'each other one gets a <value>_s column and its ratio to '
                   'ours.')
