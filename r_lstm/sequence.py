@@ -20,9 +20,9 @@ pass to TensorFlow's gradient of the same steps.
 
 With `compiled`, a cell with a compiled kernel (`cell.compiled_kernel`,
 `r_lstm.compiled`) runs both loops as one op each instead of a
-`tf.while_loop` of small ops: the same math, op for op, with the rows of
-each step split over the intra-op threads. It applies to float32 on a CPU
-(elsewhere, or where the kernel cannot be built, the TensorFlow loops run).
+`tf.while_loop` of small ops: the same math, op for op, with the rows
+split over the intra-op threads. It applies to float32 on a CPU (elsewhere,
+or where the kernel cannot be built, the TensorFlow loops run).
 
 A hand-written gradient rather than a library layer: `keras.layers.LSTM`
 on a CPU differentiates its own step loop (no faster here), it cannot hold

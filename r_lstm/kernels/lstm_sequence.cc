@@ -16,7 +16,8 @@
 // TensorFlow loop only by the matmul's summation order.
 //
 // Rows where `active` is false hold their state (the window has not
-// started): their outputs are the held state, their gate gradients zero.
+// started): their states repeat, their gate gradients are zero and the
+// state's gradient passes the step unchanged.
 
 #include <algorithm>
 #include <cstring>
