@@ -11,7 +11,7 @@ and a cache shared between different CPUs keeps one binary per CPU.
 
 Where no C++ compiler is found or the build fails, `load` returns None
 and says why once (absl logging, WARNING); the caller then runs the
-TensorFlow loops (`r_lstm.sequence`), which compute the same values.
+TensorFlow loops (`r_lstm.sequence`), which compute the same values to 1e-5.
 """
 
 import functools
@@ -33,8 +33,8 @@ CACHE_VARIABLE = 'R_LSTM_KERNEL_CACHE'
 # Element-wise products and sums are rounded one by one, as TensorFlow's own
 # kernels do (no fused multiply-add contraction); the matmuls use FMA.
 OPTIMIZATION = ('-O3', '-march=native', '-ffp-contract=off')
-FALLBACK = ('the recurrent step loops run as TensorFlow loops (slower, '
-            'same values)')
+FALLBACK = ('the recurrent step loops run as TensorFlow loops (slower; '
+            'the same values to 1e-5)')
 
 
 def cache_dir() -> pathlib.Path:
