@@ -9,6 +9,7 @@ Mounting needs root (or CAP_SYS_ADMIN); where the machine does not allow
 it, the tests skip and say so."""
 
 import errno
+import glob
 import os
 import re
 import subprocess
@@ -100,9 +101,12 @@ class FullDiskTest(tf.test.TestCase):
          f'--dataset=npz:{self.npz}', *FLAGS, '--train_steps=1000000'],
         cwd=testing.REPO, env=testing.quiet_environment(),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    first = os.path.join(workdir, 'checkpoints', 'ckpt-2.index')
+    self.addCleanup(training.kill)
+    # Any checkpoint: a fast run saves and drops (--max_checkpoints) several
+    # between two looks.
+    checkpoints = os.path.join(workdir, 'checkpoints', 'ckpt-*.index')
     deadline = time.monotonic() + 300
-    while not os.path.exists(first) and training.poll() is None:
+    while not glob.glob(checkpoints) and training.poll() is None:
       self.assertLess(time.monotonic(), deadline, 'no first checkpoint')
       time.sleep(0.2)
     self.fill()
