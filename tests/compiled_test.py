@@ -80,26 +80,27 @@ class InputCheckTest(tf.test.TestCase):
     self.ops = compiled.load('lstm_sequence')
     self.assertIsNotNone(self.ops, 'the kernel did not build here')
 
+  def _forward(self, projected=(2, 3, 16), h=(3, 4), kernel=(4, 16),
+               active=(0, 0)):
+    """The forward op on zeros of these shapes (a valid call by default)."""
+    return self.ops.r_lstm_lstm_sequence_forward(
+        tf.zeros(projected), tf.zeros(h), tf.zeros([3, 4]), tf.zeros(kernel),
+        tf.zeros(active, tf.bool))
+
   def test_kernel_not_of_four_gates_is_refused(self):
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 r'recurrent_kernel must be \(units, 4'):
-      self.ops.r_lstm_lstm_sequence_forward(
-          tf.zeros([2, 3, 12]), tf.zeros([3, 4]), tf.zeros([3, 4]),
-          tf.zeros([4, 12]), tf.zeros([0, 0], tf.bool))
+      self._forward(projected=(2, 3, 12), kernel=(4, 12))
 
   def test_state_of_other_units_is_refused(self):
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 'do not fit a kernel of 4 units'):
-      self.ops.r_lstm_lstm_sequence_forward(
-          tf.zeros([2, 3, 16]), tf.zeros([3, 5]), tf.zeros([3, 4]),
-          tf.zeros([4, 16]), tf.zeros([0, 0], tf.bool))
+      self._forward(h=(3, 5))
 
   def test_mask_of_other_shape_is_refused(self):
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 r'active must be \(steps, rows\)'):
-      self.ops.r_lstm_lstm_sequence_forward(
-          tf.zeros([2, 3, 16]), tf.zeros([3, 4]), tf.zeros([3, 4]),
-          tf.zeros([4, 16]), tf.zeros([3, 2], tf.bool))
+      self._forward(active=(3, 2))
 
   def test_gradients_of_other_steps_are_refused(self):
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
