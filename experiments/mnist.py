@@ -53,6 +53,9 @@ PAPER_DECODER = dict(RECONSTRUCTION, decoder_order='forward',
 # The CIFAR-10 JPEG copy as `python -m r_lstm.decode_images` writes it
 # (docs/transfer.md).
 CIFAR10_JPEG = 'npz:data/cifar10_jpeg.npz'
+# The 9,085 genuine CIFAR-10 images (8,068 train, 1,017 test): the check
+# that a result on the JPEG copy does not come from the compression.
+CIFAR10_SUBSET = 'npz:../shared/datasets/cifar10_subset.npz'
 PMNIST = dict(dataset='pmnist')
 FULL_BP = 100_000  # Longer than any sequence here.
 # The sanity ceiling: 16 x 16 images (256 steps), where a full-BP LSTM must
@@ -151,6 +154,21 @@ EXPERIMENTS = {
          'cifar10_r_lstm_t300': dict(dataset=CIFAR10_JPEG, **PAPER_DECODER),
          'cifar10_lstm_full': dict(dataset=CIFAR10_JPEG, auxiliary='none',
                                    bptt=FULL_BP),
+         'cifar10_subset_lstm_t300': dict(dataset=CIFAR10_SUBSET,
+                                          auxiliary='none'),
+         'cifar10_subset_r_lstm_t300': dict(dataset=CIFAR10_SUBSET,
+                                            **PAPER_DECODER),
+         'cifar10_subset_lstm_full': dict(dataset=CIFAR10_SUBSET,
+                                          auxiliary='none', bptt=FULL_BP),
+         # Item 3's knobs, each one change to the r-LSTM T300 run: the
+         # paper's l = 600, auxiliary-only pretraining (500 of the 3,000
+         # updates), several anchors per example.
+         'pmnist_r_lstm_t300_l600': dict(PMNIST, aux_length=600,
+                                         **PAPER_DECODER),
+         'pmnist_r_lstm_t300_pretrain500': dict(PMNIST, pretrain_steps=500,
+                                                **PAPER_DECODER),
+         'pmnist_r_lstm_t300_anchors3': dict(PMNIST, num_anchors=3,
+                                             **PAPER_DECODER),
          'cifar10_16px_lstm_full': CIFAR10_16PX_FULL,
          # The input-design / head / initialization / optimizer ablation:
          # each changes one thing of the sanity ceiling.
