@@ -1,12 +1,13 @@
 """Tests of the datasets: the offline default, npz files and tf.data."""
 
 import os
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from r_lstm import configs, errors, input_pipeline
+from r_lstm import configs, errors, images, input_pipeline
 from tests import testing
 
 
@@ -59,6 +60,22 @@ class NpzTest(tf.test.TestCase, parameterized.TestCase):
     blocks = arrays['x_train'].reshape(-1, 2, 2, 2, 2).astype(np.float64)
     want = np.round(blocks.mean(axis=(2, 4))).reshape(-1, 4)
     self.assertAllClose(data.train.tokens[..., 0], want, atol=1)
+
+  @parameterized.parameters((None, False), (3, False), (5, True), (None, True))
+  def test_chunks_give_the_whole_set_conversion(self, image_size, grayscale):
+    rgb = np.random.RandomState(0).randint(0, 256, [11, 6, 6, 3], np.uint8)
+    whole = images.pixel_tokens(rgb, image_size, grayscale).numpy()
+    size = image_size or 6
+    # Three images' float32 output per chunk: 11 images in 3 + 3 + 3 + 2.
+    chunk_bytes = 3 * size * size * (1 if grayscale else 3) * 4
+    with mock.patch.object(images, 'RESIZE_CHUNK_BYTES', chunk_bytes), \
+        mock.patch.object(images, 'pixel_tokens',
+                          wraps=images.pixel_tokens) as convert:
+      tokens, shape = images.pixel_sequences(rgb, image_size, grayscale)
+    self.assertEqual(convert.call_count, 4)
+    self.assertEqual(tokens.dtype, np.uint8)
+    self.assertEqual(shape, (size, size, 1 if grayscale else 3))
+    self.assertAllEqual(tokens, whole)
 
   def test_colour_images_have_three_channels(self):
     rgb = np.zeros([5, 3, 3, 3], np.uint8)

@@ -60,6 +60,14 @@ class MemoryTest(tf.test.TestCase, parameterized.TestCase):
     self.assertStartsWith(raised.exception.as_flags(), '--image_size=4096')
     images.check_resize_fits(10000, 64, 3, available=4 * GIB)
 
+  def test_resize_needs_the_uint8_images_and_one_chunks_working_set(self):
+    # MNIST at 128 x 128: 1 GB of pixels kept, float32 only a chunk at a time.
+    needed = (60000 * 128 * 128
+              + images.RESIZE_COPIES * images.RESIZE_CHUNK_BYTES)
+    images.check_resize_fits(60000, 128, 1, available=needed)
+    with self.assertRaisesRegex(UsageError, '^image_size=128'):
+      images.check_resize_fits(60000, 128, 1, available=needed - 1)
+
   @parameterized.parameters(*registry.AUXILIARY)
   def test_every_objective_brings_its_own_terms(self, auxiliary):
     config = presets.preset('mnist_r_lstm_t300').replace(auxiliary=auxiliary)
