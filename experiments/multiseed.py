@@ -6,7 +6,8 @@ r"""Mean +- standard deviation over seeds, from the runs' own metrics.
       runs/init/r_lstm_k300_torch/seed_*
   # Every variant under a root (<root>/<variant>/seed_<N>): one comparison
   # table, one table each and one plot with a band per variant (--root may
-  # repeat; --seeds keeps only those seeds):
+  # repeat; --seeds keeps only those seeds, --variants only those variants,
+  # in that order):
   python -m experiments.multiseed --root=runs/init --output=docs/initialization
 
 `experiments.mnist --seeds=0,1,2` trains every seed and then calls
@@ -166,13 +167,19 @@ def variants_under(root: str, seeds: Optional[Sequence[int]] = None
 
 
 def write_experiment(roots: Sequence[str], output: str, title: str,
-                     seeds: Optional[Sequence[int]] = None) -> str:
-  """Writes <output>.md (the comparison of every variant under `roots`,
-  then a table per variant) and <output>.png (all variants' bands);
-  returns the Markdown."""
+                     seeds: Optional[Sequence[int]] = None,
+                     names: Optional[Sequence[str]] = None) -> str:
+  """Writes <output>.md (the comparison of every variant under `roots`, or
+  of `names` in their order, then a table per variant) and <output>.png
+  (their bands); returns the Markdown."""
   variants = {}
   for root in roots:
     variants.update(variants_under(root, seeds))
+  if names is not None:
+    missing = sorted(set(names) - set(variants))
+    if missing:
+      raise ValueError(f'no runs of {missing} under {", ".join(roots)}')
+    variants = {name: variants[name] for name in names}
   text = f'## {title}\n\n' + comparison(variants) + '\n' + '\n'.join(
       markdown(name, workdirs) for name, workdirs in variants.items())
   with open(f'{output}.md', 'w') as f:
@@ -183,8 +190,9 @@ def write_experiment(roots: Sequence[str], output: str, title: str,
 
 def main(argv: Sequence[str]) -> int:
   """`--output=PREFIX [--name=NAME] WORKDIR...` or `--root=DIR
-  [--root=DIR...] [--seeds=0,1] --output=PREFIX [--name=TITLE]`."""
-  output, name, roots, seeds, workdirs = None, None, [], None, []
+  [--root=DIR...] [--seeds=0,1] [--variants=A,B] --output=PREFIX
+  [--name=TITLE]`."""
+  output, name, roots, seeds, names, workdirs = None, None, [], None, None, []
   for arg in argv:
     if arg.startswith('--output='):
       output = arg.split('=', 1)[1]
@@ -194,11 +202,17 @@ def main(argv: Sequence[str]) -> int:
       roots.append(arg.split('=', 1)[1])
     elif arg.startswith('--seeds='):
       seeds = [int(seed) for seed in arg.split('=', 1)[1].split(',')]
+    elif arg.startswith('--variants='):
+      names = arg.split('=', 1)[1].split(',')
     else:
       workdirs.append(arg)
   if roots and output and all(os.path.isdir(root) for root in roots):
-    print(write_experiment(roots, output, name or os.path.basename(
-        os.path.normpath(roots[0])), seeds))
+    try:
+      print(write_experiment(roots, output, name or os.path.basename(
+          os.path.normpath(roots[0])), seeds, names))
+    except ValueError as error:
+      print(error, file=sys.stderr)
+      return 2
     return 0
   missing = [w for w in workdirs
              if not os.path.exists(os.path.join(w, summaries.METRICS_FILE))]

@@ -113,6 +113,22 @@ class MultiseedTest(tf.test.TestCase):
                   '0.600 ± 0.141 (0.5000 / 0.7000) |', text)
     self.assertIn('| baseline | 0 | 0.400 | 0.600 |', text)
 
+  def test_chosen_variants_in_their_order(self):
+    write_run(os.path.join(self.root, 'other', 'seed_0'), {500: 0.9})
+    write_run(os.path.join(self.root, 'left_out', 'seed_0'), {500: 0.5})
+    output = os.path.join(self.root, 'chosen')
+    self.assertEqual(multiseed.main([
+        f'--root={self.root}', '--variants=variant,other',
+        f'--output={output}']), 0)
+    with open(f'{output}.md') as f:
+      text = f.read()
+    self.assertNotIn('left_out', text)
+    self.assertLess(text.index('| variant | 0, 1, 2 |'),
+                    text.index('| other | 0 |'))
+    self.assertEqual(multiseed.main([
+        f'--root={self.root}', '--variants=variant,absent',
+        f'--output={output}']), 2)
+
 
 if __name__ == '__main__':
   tf.test.main()
