@@ -18,8 +18,10 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from r_lstm import evaluate, input_pipeline
+from r_lstm import input_pipeline, train_lib
 
+flags.DEFINE_string('workdir', None, 'Workdir of a run trained on the '
+                    'CIFAR-10 JPEG copy.')
 flags.DEFINE_string('genuine', '../shared/datasets/cifar10_subset.npz',
                     'Keras-layout arrays holding the genuine test images.')
 
@@ -41,7 +43,7 @@ def match_copies(genuine: input_pipeline.Split,
 
 def main(argv):
   del argv
-  run, _ = evaluate.evaluate_workdir(FLAGS.workdir)
+  run = train_lib.load_trained(FLAGS.workdir)
   genuine = input_pipeline.load(
       run.config.replace(dataset=f'npz:{FLAGS.genuine}')).test
   copies = run.data.test
