@@ -18,10 +18,10 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from r_lstm import input_pipeline, train_lib
+from r_lstm import evaluate, input_pipeline, train_lib
 
-flags.DEFINE_string('workdir', None, 'Workdir of a run trained on the '
-                    'CIFAR-10 JPEG copy.')
+# --workdir (a run trained on the CIFAR-10 JPEG copy) is r_lstm.evaluate's.
+flags.adopt_module_key_flags(evaluate)
 flags.DEFINE_string('genuine', '../shared/datasets/cifar10_subset.npz',
                     'Keras-layout arrays holding the genuine test images.')
 
