@@ -32,12 +32,13 @@ def match_copies(genuine: input_pipeline.Split,
                  copies: input_pipeline.Split) -> np.ndarray:
   """For each genuine example, the index of the copy of the same label with
   the smallest mean absolute token difference."""
-  tokens = copies.tokens.astype(np.int16)
   matches = np.empty(len(genuine), np.int64)
-  for row, (example, label) in enumerate(zip(genuine.tokens, genuine.labels)):
+  for label in np.unique(genuine.labels):
     same = np.flatnonzero(copies.labels == label)
-    distance = np.abs(tokens[same] - example.astype(np.int16)).mean(axis=(1, 2))
-    matches[row] = same[np.argmin(distance)]
+    candidates = copies.tokens[same].astype(np.int16)
+    for row in np.flatnonzero(genuine.labels == label):
+      distance = np.abs(candidates - genuine.tokens[row].astype(np.int16))
+      matches[row] = same[np.argmin(distance.mean(axis=(1, 2)))]
   return matches
 
 
