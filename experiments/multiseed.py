@@ -5,9 +5,10 @@ r"""Mean +- standard deviation over seeds, from the runs' own metrics.
   python -m experiments.multiseed --output=runs/init/r_lstm_k300_torch/summary \
       runs/init/r_lstm_k300_torch/seed_*
   # Every variant under a root (<root>/<variant>/seed_<N>): one comparison
-  # table, one table each and one plot with a band per variant (--root may
-  # repeat; --seeds keeps only those seeds, --variants only those variants,
-  # in that order):
+  # table (with the training accuracy logged between its last two
+  # evaluations), one table each and one plot with a band per variant
+  # (--root may repeat; --seeds keeps only those seeds, --variants only
+  # those variants, in that order):
   python -m experiments.multiseed --root=runs/init --output=docs/initialization
 
 `experiments.mnist --seeds=0,1,2` trains every seed and then calls
@@ -46,19 +47,31 @@ def seconds_per_update(workdir: str) -> float:
   return statistics.median(1 / rate for rate in rates) if rates else math.nan
 
 
+def train_accuracy(workdir: str, after: int, upto: int) -> Optional[float]:
+  """Mean of the training accuracy the run logged for updates `after` <
+  update <= `upto` (each logged value is the mean over its interval's
+  batches), or None if it logged none there. Beside the evaluation it
+  tells under-fitting (both low) from over-fitting (train far above)."""
+  values = [row['accuracy'] for row in read_metrics(workdir)
+            if row.get('split') == 'train' and 'accuracy' in row
+            and after < row['step'] <= upto]
+  return statistics.fmean(values) if values else None
+
+
+def over_seeds(values: Sequence[float]) -> dict:
+  """{'mean', 'sd', 'n', 'values'} (sd is the sample standard deviation;
+  0 for one run)."""
+  return dict(mean=statistics.fmean(values),
+              sd=statistics.stdev(values) if len(values) > 1 else 0.0,
+              n=len(values), values=list(values))
+
+
 def aggregate(workdirs: Sequence[str]) -> Dict[int, dict]:
-  """{update: {'mean', 'sd', 'n', 'values'}} over the runs that reached
-  that update (sd is the sample standard deviation; 0 for one run)."""
+  """{update: over_seeds(...)} over the runs that reached that update."""
   curves = [eval_curve(w) for w in workdirs]
   steps = sorted({step for curve in curves for step in curve})
-  table = {}
-  for step in steps:
-    values = [curve[step] for curve in curves if step in curve]
-    table[step] = dict(
-        mean=statistics.fmean(values),
-        sd=statistics.stdev(values) if len(values) > 1 else 0.0,
-        n=len(values), values=values)
-  return table
+  return {step: over_seeds([curve[step] for curve in curves if step in curve])
+          for step in steps}
 
 
 def spread(row: dict, digits: int) -> str:
@@ -88,21 +101,36 @@ def markdown(name: str, workdirs: Sequence[str]) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def with_values(row: dict) -> str:
+  """'mean ± sd (each seed's value)', or a single run's value alone."""
+  if row['n'] == 1:
+    return spread(row, 3)
+  return (f'{spread(row, 3)} ('
+          + ' / '.join(f'{v:.4f}' for v in row['values']) + ')')
+
+
 def comparison(variants: Dict[str, Sequence[str]]) -> str:
   """One row per variant: mean +- sd at each update that every variant
-  reached, each seed's value in brackets (in the order of its workdirs)."""
+  reached, each seed's value in brackets (in the order of its workdirs),
+  and the training accuracy logged between the last two of those
+  updates."""
   tables = {name: aggregate(workdirs) for name, workdirs in variants.items()}
   steps = sorted(set.intersection(*(set(t) for t in tables.values()))
                  if tables else ())
-  lines = ['| variant | seeds | ' + ' | '.join(f'@{s}' for s in steps) + ' |',
-           '|---' * (2 + len(steps)) + '|']
+  last = steps[-1] if steps else 0
+  previous = steps[-2] if len(steps) > 1 else 0
+  train_column = [f'train acc., updates {previous + 1}-{last}'] if steps else []
+  lines = ['| variant | seeds | ' + ' | '.join(
+      [f'@{s}' for s in steps] + train_column) + ' |',
+           '|---' * (2 + len(steps) + len(train_column)) + '|']
   for name, table in tables.items():
     seeds = ', '.join(os.path.basename(os.path.normpath(w))[len('seed_'):]
                       for w in variants[name])
-    cells = [spread(table[s], 3) if table[s]['n'] == 1 else
-             f"{spread(table[s], 3)} ("
-             + ' / '.join(f'{v:.4f}' for v in table[s]['values']) + ')'
-             for s in steps]
+    cells = [with_values(table[s]) for s in steps]
+    if train_column:
+      train = [a for a in (train_accuracy(w, previous, last)
+                           for w in variants[name]) if a is not None]
+      cells.append(with_values(over_seeds(train)) if train else '')
     lines.append(f'| {name} | {seeds} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'
 

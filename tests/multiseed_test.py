@@ -9,11 +9,17 @@ from experiments import multiseed
 from r_lstm import summaries
 
 
-def write_run(directory, curve, steps_per_sec=(1.0, 2.0, 4.0)):
+def write_run(directory, curve, steps_per_sec=(1.0, 2.0, 4.0),
+              train_accuracy=None):
+  """A run's metrics: training rates at updates 10, 20, ..., evaluations
+  `curve` ({update: accuracy}), training accuracy `train_accuracy`
+  ({update: accuracy}) when given."""
   os.makedirs(directory, exist_ok=True)
   rows = [{'step': 0, 'split': 'host', 'description': 'test'}]
   rows += [{'step': 10 * (i + 1), 'split': 'train', 'steps_per_sec': rate}
            for i, rate in enumerate(steps_per_sec)]
+  rows += [{'step': step, 'split': 'train', 'accuracy': accuracy}
+           for step, accuracy in (train_accuracy or {}).items()]
   rows += [{'step': step, 'split': 'test', 'accuracy': accuracy, 'loss': 1.0}
            for step, accuracy in curve.items()]
   with open(os.path.join(directory, summaries.METRICS_FILE), 'w') as f:
@@ -108,7 +114,8 @@ class MultiseedTest(tf.test.TestCase):
         f'--output={output}']), 0)
     with open(f'{output}.md') as f:
       text = f.read()
-    self.assertIn('| variant | seeds | @500 | @1000 |\n', text)
+    self.assertIn('| variant | seeds | @500 | @1000 | '
+                  'train acc., updates 501-1000 |\n', text)
     self.assertIn('| variant | 0, 1 | 0.200 ± 0.141 (0.1000 / 0.3000) | '
                   '0.600 ± 0.141 (0.5000 / 0.7000) |', text)
     self.assertIn('| baseline | 0 | 0.400 | 0.600 |', text)
@@ -132,3 +139,25 @@ class MultiseedTest(tf.test.TestCase):
 
 if __name__ == '__main__':
   tf.test.main()
+
+  def test_training_accuracy_between_the_last_two_common_evaluations(self):
+    root = self.create_tempdir().full_path
+    runs = [
+        write_run(os.path.join(root, 'fits', 'seed_0'), {500: 0.4, 1000: 0.5},
+                  train_accuracy={250: 0.0, 500: 0.1, 750: 0.6, 1000: 0.8}),
+        write_run(os.path.join(root, 'fits', 'seed_1'), {500: 0.4, 1000: 0.5},
+                  train_accuracy={750: 0.9, 1000: 0.9}),
+        write_run(os.path.join(root, 'untrained', 'seed_0'), {500: 0.1,
+                                                               1000: 0.1}),
+    ]
+    self.assertAllClose(multiseed.train_accuracy(runs[0], 500, 1000), 0.7)
+    self.assertAllClose(multiseed.train_accuracy(runs[0], 0, 500), 0.05)
+    self.assertIsNone(multiseed.train_accuracy(runs[2], 500, 1000))
+    text = multiseed.comparison({'fits': runs[:2], 'untrained': runs[2:]})
+    self.assertIn('| variant | seeds | @500 | @1000 | '
+                  'train acc., updates 501-1000 |', text)
+    self.assertIn('|---|---|---|---|---|\n', text)
+    self.assertIn('| fits | 0, 1 | 0.400 ± 0.000 (0.4000 / 0.4000) | '
+                  '0.500 ± 0.000 (0.5000 / 0.5000) | '
+                  '0.800 ± 0.141 (0.7000 / 0.9000) |', text)
+    self.assertIn('| untrained | 0 | 0.100 | 0.100 |  |', text)
