@@ -17,7 +17,6 @@ r"""Mean +- standard deviation over seeds, from the runs' own metrics.
 its spread, and the band in the plot is that spread.
 """
 
-import json
 import math
 import os
 import statistics
@@ -28,8 +27,11 @@ from r_lstm import summaries
 
 
 def read_metrics(workdir: str) -> List[dict]:
-  with open(os.path.join(workdir, summaries.METRICS_FILE)) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  """The run's metrics rows; a torn last line (a run killed, or still
+  writing, while this reads) is left out."""
+  rows, _ = summaries.read_metric_rows(
+      os.path.join(workdir, summaries.METRICS_FILE))
+  return rows
 
 
 def eval_curve(workdir: str) -> Dict[int, float]:
@@ -109,6 +111,19 @@ def with_values(row: dict) -> str:
           + ' / '.join(f'{v:.4f}' for v in row['values']) + ')')
 
 
+def train_cell(workdirs: Sequence[str], after: int, upto: int) -> str:
+  """The training accuracy of `train_accuracy` over the seeds, saying how
+  many seeds it covers when some logged none in the window."""
+  train = [a for a in (train_accuracy(w, after, upto) for w in workdirs)
+           if a is not None]
+  if not train:
+    return ''
+  cell = with_values(over_seeds(train))
+  if len(train) < len(workdirs):
+    cell += f' ({len(train)} of {len(workdirs)} seeds logged it)'
+  return cell
+
+
 def comparison(variants: Dict[str, Sequence[str]]) -> str:
   """One row per variant: mean +- sd at each update that every variant
   reached, each seed's value in brackets (in the order of its workdirs),
@@ -128,9 +143,7 @@ def comparison(variants: Dict[str, Sequence[str]]) -> str:
                       for w in variants[name])
     cells = [with_values(table[s]) for s in steps]
     if train_column:
-      train = [a for a in (train_accuracy(w, previous, last)
-                           for w in variants[name]) if a is not None]
-      cells.append(with_values(over_seeds(train)) if train else '')
+      cells.append(train_cell(variants[name], previous, last))
     lines.append(f'| {name} | {seeds} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'
 

@@ -139,10 +139,6 @@ class SequenceClassifierTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue(all(np.abs(g).sum() > 0 for g in grads[len(encoder):]))
 
 
-if __name__ == '__main__':
-  tf.test.main()
-
-
 class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
   """Each example's token at step t is b * T + t, used nowhere else, so the
   gradient reaching main-embedding row b * T + t is exactly the gradient at
@@ -325,3 +321,7 @@ class AuxiliaryObjectivesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(scores['reconstruction'][0][1], 0)
     self.assertEqual(scores['prediction'][0][0], 0)
     self.assertGreater(scores['prediction'][0][1], 0)
+
+
+if __name__ == '__main__':
+  tf.test.main()

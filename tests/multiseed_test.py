@@ -136,10 +136,6 @@ class MultiseedTest(tf.test.TestCase):
         f'--root={self.root}', '--variants=variant,absent',
         f'--output={output}']), 2)
 
-
-if __name__ == '__main__':
-  tf.test.main()
-
   def test_training_accuracy_between_the_last_two_common_evaluations(self):
     root = self.create_tempdir().full_path
     runs = [
@@ -161,3 +157,29 @@ if __name__ == '__main__':
                   '0.500 ± 0.000 (0.5000 / 0.5000) | '
                   '0.800 ± 0.141 (0.7000 / 0.9000) |', text)
     self.assertIn('| untrained | 0 | 0.100 | 0.100 |  |', text)
+
+  def test_training_accuracy_says_how_many_seeds_logged_it(self):
+    root = self.create_tempdir().full_path
+    runs = [
+        write_run(os.path.join(root, 'mixed', 'seed_0'), {500: 0.4, 1000: 0.5},
+                  train_accuracy={750: 0.6}),
+        write_run(os.path.join(root, 'mixed', 'seed_1'), {500: 0.4, 1000: 0.5},
+                  train_accuracy={750: 0.8}),
+        write_run(os.path.join(root, 'mixed', 'seed_2'), {500: 0.4,
+                                                           1000: 0.5}),
+    ]
+    self.assertEqual(multiseed.train_cell(runs, 500, 1000),
+                     '0.700 ± 0.141 (0.6000 / 0.8000) (2 of 3 seeds logged it)')
+    self.assertEqual(multiseed.train_cell(runs[:2], 500, 1000),
+                     '0.700 ± 0.141 (0.6000 / 0.8000)')
+
+  def test_a_torn_last_line_is_left_out(self):
+    run = self.runs[0]
+    with open(os.path.join(run, summaries.METRICS_FILE), 'a') as f:
+      f.write('{"step": 1500, "split": "te')
+    self.assertEqual(multiseed.eval_curve(run), {500: 0.1, 1000: 0.5})
+    self.assertAllClose(multiseed.seconds_per_update(run), 0.375)
+
+
+if __name__ == '__main__':
+  tf.test.main()
