@@ -142,11 +142,11 @@ class ReadmeCommandsTest(tf.test.TestCase):
     for command in commands:
       flags = dict(word[2:].split('=', 1) for word in command[3:]
                    if word.startswith('--'))
-      variants = experiments[flags['experiment']]
-      for variant in flags['variants'].split(','):
-        self.assertIn(variant, variants, msg=command)
+      named = flags['variants'].split(',')
+      for variant in named:
+        self.assertIn(variant, experiments[flags['experiment']], msg=command)
       if not all(v.startswith('cifar10')  # CIFAR alone reads no MNIST.
-                 for v in flags['variants'].split(',')):
+                 for v in named):
         self.assertEqual(flags.get('npz'), '$HOME/.keras/datasets/mnist.npz',
                          msg=command)
 
