@@ -22,14 +22,13 @@ script prints a Markdown table and writes <workdir_root>/summary.json.
 
 import json
 import os
-import statistics
 import time
 
 from absl import app
 from absl import flags
 
 from experiments import multiseed
-from r_lstm import presets, summaries, train_lib
+from r_lstm import presets, train_lib
 
 # Newest element first, decoder fed only the first element: the r-LSTM
 # decoder the later variants build on (docs/EXPERIMENTS.md, "What the
@@ -249,20 +248,12 @@ flags.DEFINE_list('seeds', None, 'Run each variant with each of these seeds, '
 FLAGS = flags.FLAGS
 
 
-def read_metrics(workdir):
-  with open(os.path.join(workdir, summaries.METRICS_FILE)) as f:
-    return [json.loads(line) for line in f]
-
-
 def summarize(name, workdir, wall_seconds):
-  rows = read_metrics(workdir)
-  rates = [r['steps_per_sec'] for r in rows if r['split'] == 'train']
-  curve = {r['step']: r['accuracy'] for r in rows if r['split'] == 'test'}
-  return {'variant': name, 'test_accuracy_by_step': curve,
-          # Median over logged intervals, the first (compilation) excluded
-          # unless it is the only one.
-          'seconds_per_update': statistics.median(
-              1 / r for r in rates[1:] or rates),
+  """One run's entry of summary.json, read with experiments.multiseed's
+  readers (which leave out a torn last line, as a killed run may leave)."""
+  return {'variant': name,
+          'test_accuracy_by_step': multiseed.eval_curve(workdir, ('test',)),
+          'seconds_per_update': multiseed.seconds_per_update(workdir),
           'wall_seconds': wall_seconds}
 
 

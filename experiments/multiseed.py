@@ -34,11 +34,12 @@ def read_metrics(workdir: str) -> List[dict]:
   return rows
 
 
-def eval_curve(workdir: str) -> Dict[int, float]:
-  """{update: evaluation accuracy} of one run (its test or validation
-  split, whichever it evaluated)."""
+def eval_curve(workdir: str, splits: Sequence[str] = ('test', 'validation')
+               ) -> Dict[int, float]:
+  """{update: evaluation accuracy} of one run, from the rows of `splits`
+  (by default its test or validation split, whichever it evaluated)."""
   return {row['step']: row['accuracy'] for row in read_metrics(workdir)
-          if row.get('split') in ('test', 'validation') and 'accuracy' in row}
+          if row.get('split') in splits and 'accuracy' in row}
 
 
 def seconds_per_update(workdir: str) -> float:

@@ -2,11 +2,14 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import tensorflow as tf
 
 from experiments import multiseed
 from r_lstm import summaries
+from tests import testing
 
 
 def write_run(directory, curve, steps_per_sec=(1.0, 2.0, 4.0),
@@ -179,6 +182,33 @@ class MultiseedTest(tf.test.TestCase):
       f.write('{"step": 1500, "split": "te')
     self.assertEqual(multiseed.eval_curve(run), {500: 0.1, 1000: 0.5})
     self.assertAllClose(multiseed.seconds_per_update(run), 0.375)
+
+  def test_eval_curve_keeps_only_the_splits_asked_for(self):
+    run = self.runs[0]
+    with open(os.path.join(run, summaries.METRICS_FILE), 'a') as f:
+      f.write(json.dumps({'step': 1500, 'split': 'validation',
+                          'accuracy': 0.9}) + '\n')
+    self.assertEqual(multiseed.eval_curve(run),
+                     {500: 0.1, 1000: 0.5, 1500: 0.9})
+    self.assertEqual(multiseed.eval_curve(run, ('test',)),
+                     {500: 0.1, 1000: 0.5})
+
+  def test_mnist_experiment_summary_reads_a_run_with_a_torn_last_line(self):
+    run = self.runs[0]
+    with open(os.path.join(run, summaries.METRICS_FILE), 'a') as f:
+      f.write('{"step": 1500, "split": "te')
+    # In a subprocess: experiments.mnist defines absl flags that other test
+    # modules' imports define too.
+    summarized = subprocess.run(
+        [sys.executable, '-c', 'import json, sys; from experiments import '
+         'mnist; print(json.dumps(mnist.summarize("v", sys.argv[1], 7.0)))',
+         run], cwd=testing.REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, 'PYTHONPATH': testing.REPO})
+    self.assertEqual(summarized.returncode, 0, msg=summarized.stderr[-3000:])
+    self.assertEqual(
+        json.loads(summarized.stdout.strip().splitlines()[-1]),
+        {'variant': 'v', 'test_accuracy_by_step': {'500': 0.1, '1000': 0.5},
+         'seconds_per_update': 0.375, 'wall_seconds': 7.0})
 
 
 if __name__ == '__main__':
