@@ -17,21 +17,35 @@ r"""Mean +- standard deviation over seeds, from the runs' own metrics.
 its spread, and the band in the plot is that spread.
 """
 
+import functools
 import math
 import os
 import statistics
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from r_lstm import summaries
 
 
 def read_metrics(workdir: str) -> List[dict]:
   """The run's metrics rows; a torn last line (a run killed, or still
-  writing, while this reads) is left out."""
-  rows, _ = summaries.read_metric_rows(
-      os.path.join(workdir, summaries.METRICS_FILE))
-  return rows
+  writing, while this reads) is left out. Every table, cell and curve asks
+  for them, so each file is read once until it changes."""
+  path = os.path.join(workdir, summaries.METRICS_FILE)
+  try:
+    stat = os.stat(path)
+  except FileNotFoundError:
+    return []
+  return list(_metric_rows(path, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=256)
+def _metric_rows(path: str, modified_ns: int, size: int) -> Tuple[dict, ...]:
+  """The rows of `path` as it was at (`modified_ns`, `size`): a metrics file
+  only grows, so a new row changes the key and is read."""
+  del modified_ns, size  # The cache key only.
+  rows, _ = summaries.read_metric_rows(path)
+  return tuple(rows)
 
 
 def eval_curve(workdir: str, splits: Sequence[str] = ('test', 'validation')

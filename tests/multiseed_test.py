@@ -2,8 +2,7 @@
 
 import json
 import os
-import subprocess
-import sys
+from unittest import mock
 
 import tensorflow as tf
 
@@ -183,6 +182,20 @@ class MultiseedTest(tf.test.TestCase):
     self.assertEqual(multiseed.eval_curve(run), {500: 0.1, 1000: 0.5})
     self.assertAllClose(multiseed.seconds_per_update(run), 0.375)
 
+  def test_a_metrics_file_is_read_once_until_it_grows(self):
+    run = self.runs[0]
+    with mock.patch.object(summaries, 'read_metric_rows',
+                           wraps=summaries.read_metric_rows) as read:
+      multiseed.eval_curve(run)
+      multiseed.seconds_per_update(run)
+      self.assertEqual(read.call_count, 1)
+      with open(os.path.join(run, summaries.METRICS_FILE), 'a') as f:
+        f.write(json.dumps({'step': 1500, 'split': 'test',
+                            'accuracy': 0.9}) + '\n')
+      self.assertEqual(multiseed.eval_curve(run),
+                       {500: 0.1, 1000: 0.5, 1500: 0.9})
+      self.assertEqual(read.call_count, 2)
+
   def test_eval_curve_keeps_only_the_splits_asked_for(self):
     run = self.runs[0]
     with open(os.path.join(run, summaries.METRICS_FILE), 'a') as f:
@@ -197,13 +210,9 @@ class MultiseedTest(tf.test.TestCase):
     run = self.runs[0]
     with open(os.path.join(run, summaries.METRICS_FILE), 'a') as f:
       f.write('{"step": 1500, "split": "te')
-    # In a subprocess: experiments.mnist defines absl flags that other test
-    # modules' imports define too.
-    summarized = subprocess.run(
-        [sys.executable, '-c', 'import json, sys; from experiments import '
-         'mnist; print(json.dumps(mnist.summarize("v", sys.argv[1], 7.0)))',
-         run], cwd=testing.REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, 'PYTHONPATH': testing.REPO})
+    summarized = testing.run_python(
+        '-c', 'import json, sys; from experiments import mnist; '
+        'print(json.dumps(mnist.summarize("v", sys.argv[1], 7.0)))', run)
     self.assertEqual(summarized.returncode, 0, msg=summarized.stderr[-3000:])
     self.assertEqual(
         json.loads(summarized.stdout.strip().splitlines()[-1]),

@@ -129,22 +129,19 @@ class ReadmeCommandsTest(tf.test.TestCase):
     commands = [c for c in shell_commands(readme_section('Results', '##'))
                 if c[:3] == ['python', '-m', 'experiments.mnist']]
     self.assertNotEmpty(commands)
-    # In a subprocess: experiments.mnist defines absl flags that other test
-    # modules' imports define too.
-    listed = subprocess.run(
-        [sys.executable, '-c', 'import json; from experiments import mnist; '
-         'print(json.dumps({name: sorted(variants) for name, (_, variants) '
-         'in mnist.EXPERIMENTS.items()}))'],
-        cwd=testing.REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, 'PYTHONPATH': testing.REPO})
+    listed = testing.run_python(
+        '-c', 'import json; from experiments import mnist; '
+        'print(json.dumps({name: sorted(variants) for name, (_, variants) '
+        'in mnist.EXPERIMENTS.items()}))')
     self.assertEqual(listed.returncode, 0, msg=listed.stderr[-3000:])
     experiments = json.loads(listed.stdout.strip().splitlines()[-1])
     for command in commands:
       flags = dict(word[2:].split('=', 1) for word in command[3:]
                    if word.startswith('--'))
       named = flags['variants'].split(',')
+      known = experiments[flags['experiment']]
       for variant in named:
-        self.assertIn(variant, experiments[flags['experiment']], msg=command)
+        self.assertIn(variant, known, msg=command)
       if not all(v.startswith('cifar10')  # CIFAR alone reads no MNIST.
                  for v in named):
         self.assertEqual(flags.get('npz'), '$HOME/.keras/datasets/mnist.npz',

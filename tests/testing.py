@@ -82,12 +82,19 @@ def quiet_environment(**variables):
           **variables}
 
 
-def run_module(module, *args, env=None):
-  """Runs `python -m module args` from the repository; returns the result.
-  `env`: variables to set (`quiet_environment`)."""
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
+def run_python(*args, env=None):
+  """Runs `python args` from the repository, importing its packages (in a
+  subprocess: a module that defines absl flags another test module's
+  imports define too can be imported there); returns the result. `env`:
+  variables to set (`quiet_environment`)."""
+  return subprocess.run([sys.executable, *args], cwd=REPO,
                         env=quiet_environment(**(env or {})),
                         capture_output=True, text=True, timeout=300)
+
+
+def run_module(module, *args, env=None):
+  """Runs `python -m module args` from the repository; returns the result."""
+  return run_python('-m', module, *args, env=env)
 
 
 def snapshot(path):
